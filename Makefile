@@ -1,0 +1,33 @@
+# Every target sets itself up: a virtual environment in .venv with the project installed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint unit bench clean
+
+$(BIN)/sessionctl: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/sessionctl
+
+demo: setup
+	$(BIN)/sessionctl demo
+
+lint: setup
+	$(BIN)/ruff check shared sessionctl functions tests
+	$(BIN)/ruff format --check shared sessionctl functions tests
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint
+	$(BIN)/pytest -q -m "not benchmark"
+
+bench: setup
+	$(BIN)/pytest -q -s -m benchmark tests/benchmarks
+
+clean:
+	rm -rf $(VENV) build .sessionctl demo-output

@@ -1,0 +1,1 @@
+"""Domain and adapters shared by the session pipeline's functions."""

@@ -1,0 +1,83 @@
+"""One typed settings object, read from the environment.
+
+Every variable the code reads is a field here (the Terraform tests hold the
+deployed environment against this list), so nothing else in the project calls
+``os.environ`` for configuration. Client libraries still read their own
+variables (``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``,
+``STORAGE_EMULATOR_HOST``); those are theirs, not ours.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Pipeline configuration for one environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    project_id: str = Field("local-project", description="Google Cloud project id")
+    firestore_database: str = Field("(default)", description="Firestore database id")
+    sessions_collection: str = Field("sessions", description="Firestore collection of sessions")
+    quarantine_collection: str = Field(
+        "quarantine", description="Firestore collection of rejected messages"
+    )
+    crm_collection: str = Field("crm_deliveries", description="Firestore collection of CRM work")
+
+    events_topic: str = Field("session-events", description="Topic of platform events")
+    ticks_topic: str = Field("finalize-ticks", description="Topic Cloud Scheduler ticks on")
+    finalized_topic: str = Field("session-finalized", description="Topic of finalized notices")
+
+    bucket: str = Field("session-files", description="Bucket of metadata and data-stream files")
+    object_prefix: str = Field("", description="Folder prefix of the files, e.g. 'sessions/'")
+
+    finalize_delay_seconds: int = Field(900, ge=0, description="Delay after the end before writing")
+    stuck_timeout_seconds: int = Field(
+        86_400, ge=60, description="A session with no end event is failed after this"
+    )
+    finalize_batch_size: int = Field(200, ge=1, le=1000, description="Sessions per tick")
+    claim_lease_seconds: int = Field(120, ge=10, description="How long a finalizer claim holds")
+    allow_tick_now: bool = Field(False, description="Honour a 'now' carried by a tick (local only)")
+    timezone: str = Field("UTC", description="Tenant time zone of the file's timestamps")
+    include_end_user_contact: bool = Field(
+        False, description="Put end-user phone and e-mail in the file"
+    )
+
+    webhook_url: str = Field("", description="Generic CRM webhook URL; empty disables it")
+    webhook_secret: SecretStr = Field(SecretStr(""), description="HMAC-SHA256 key of the webhook")
+    crm_timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout towards a CRM")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises on an unknown zone
+        return value
+
+    @field_validator("object_prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        return value if not value or value.endswith("/") else value + "/"
+
+    @property
+    def finalize_delay(self) -> timedelta:
+        return timedelta(seconds=self.finalize_delay_seconds)
+
+    @property
+    def stuck_timeout(self) -> timedelta:
+        return timedelta(seconds=self.stuck_timeout_seconds)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

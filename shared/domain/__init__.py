@@ -1,0 +1,1 @@
+"""The pure core: models, reducer, metadata builder, schedules. No I/O here."""

@@ -1,0 +1,128 @@
+"""When a session's files are due, and how events and writes move that time.
+
+The session document in the store holds only this schedule (the events live
+apart), so that most events never write to it: only the first event of a
+session, its end, an earlier-than-known event and a late event (one that comes
+once writing has begun) change it. The same functions drive ``simulate_writes``,
+which replays a whole history without any store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from shared.domain.events import Event
+
+
+@dataclass(frozen=True)
+class Schedule:
+    first_at: datetime  # earliest occurred_at seen: the stuck-session clock starts here
+    due_at: datetime  # when the next write is due, if pending
+    pending: bool = True  # a write is owed
+    end_at: datetime | None = None  # occurred_at of session.ended
+    version: int = 0  # versions written so far
+    late_seq: int = 0  # bumped by each event that comes once writing has begun
+
+
+def after_event(
+    current: Schedule | None,
+    *,
+    occurred_at: datetime,
+    is_end: bool,
+    writing: bool,
+    delay: timedelta,
+    stuck_timeout: timedelta,
+) -> Schedule | None:
+    """The schedule once this event is stored, or ``None`` when it is unchanged.
+
+    ``writing`` says that a finalizer has claimed or written the session: the
+    event may miss that write, so it owes a rewrite 15 minutes after the event.
+    """
+    if current is None:
+        end_at = occurred_at if is_end else None
+        due = end_at + delay if end_at else occurred_at + stuck_timeout
+        return Schedule(first_at=occurred_at, due_at=due, end_at=end_at)
+    first_at = min(current.first_at, occurred_at)
+    end_at = current.end_at
+    if is_end and (end_at is None or occurred_at < end_at):
+        end_at = occurred_at
+    if writing:
+        due = occurred_at + delay
+        if current.pending:
+            due = max(due, current.due_at)
+        return replace(
+            current,
+            first_at=first_at,
+            end_at=end_at,
+            due_at=due,
+            pending=True,
+            late_seq=current.late_seq + 1,
+        )
+    if first_at == current.first_at and end_at == current.end_at:
+        return None
+    due = end_at + delay if end_at else first_at + stuck_timeout
+    return replace(current, first_at=first_at, end_at=end_at, due_at=due)
+
+
+def after_write(current: Schedule, *, version: int, late_seq_seen: int) -> Schedule:
+    """The schedule once ``version`` is written from a read taken at ``late_seq_seen``.
+
+    An event that came during the write bumped ``late_seq``: the session stays due.
+    """
+    return replace(current, version=version, pending=current.late_seq != late_seq_seen)
+
+
+def is_due(schedule: Schedule, now: datetime) -> bool:
+    return schedule.pending and schedule.due_at <= now
+
+
+@dataclass(frozen=True)
+class Write:
+    at: datetime
+    version: int
+    events: tuple[Event, ...]
+
+
+def simulate_writes(
+    events: Iterable[Event],
+    *,
+    now: datetime,
+    delay: timedelta,
+    stuck_timeout: timedelta,
+) -> list[Write]:
+    """The writes the deployed pipeline makes by ``now`` if each event arrives when it occurs.
+
+    A finalizer that runs exactly when a session falls due stands in for the
+    once-a-minute tick; events that have not occurred by ``now`` have not come.
+    """
+    arrivals = sorted(
+        (e for e in {e.event_id: e for e in events}.values() if e.occurred_at <= now),
+        key=lambda e: (e.occurred_at, e.event_id),
+    )
+    schedule: Schedule | None = None
+    arrived: list[Event] = []
+    writes: list[Write] = []
+
+    def write_due_until(limit: datetime) -> None:
+        nonlocal schedule
+        while schedule is not None and schedule.pending and schedule.due_at <= limit:
+            version = schedule.version + 1
+            writes.append(Write(at=schedule.due_at, version=version, events=tuple(arrived)))
+            schedule = after_write(schedule, version=version, late_seq_seen=schedule.late_seq)
+
+    for event in arrivals:
+        write_due_until(event.occurred_at - timedelta(microseconds=1))
+        arrived.append(event)
+        changed = after_event(
+            schedule,
+            occurred_at=event.occurred_at,
+            is_end=event.type == "session.ended",
+            writing=schedule is not None and schedule.version > 0,
+            delay=delay,
+            stuck_timeout=stuck_timeout,
+        )
+        schedule = changed or schedule
+    write_due_until(now)
+    return writes
