@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     finalize_batch_size: int = Field(200, ge=1, le=1000, description="Sessions per tick")
     claim_lease_seconds: int = Field(120, ge=10, description="How long a finalizer claim holds")
+    state_retention_days: int = Field(
+        30, ge=1, description="Days Firestore keeps a session's state after it was due (TTL)"
+    )
     allow_tick_now: bool = Field(False, description="Honour a 'now' carried by a tick (local only)")
     timezone: str = Field("UTC", description="Tenant time zone of the file's timestamps")
     include_end_user_contact: bool = Field(
@@ -71,6 +74,14 @@ class Settings(BaseSettings):
     @property
     def stuck_timeout(self) -> timedelta:
         return timedelta(seconds=self.stuck_timeout_seconds)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.state_retention_days)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -299,7 +299,9 @@ def _check_envelope_fields(doc: dict[str, Any]) -> None:
 
 
 def _parse_payload(event_type: str, data: dict[str, Any]) -> Open:
-    model = PAYLOAD_MODELS.get(event_type, StreamPayload)
+    from shared.domain.stream import STREAM_PAYLOAD_MODELS  # here: stream.py builds on Open
+
+    model = PAYLOAD_MODELS.get(event_type) or STREAM_PAYLOAD_MODELS.get(event_type, StreamPayload)
     try:
         payload = model.model_validate(data)
     except ValidationError as exc:

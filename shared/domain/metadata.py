@@ -333,7 +333,9 @@ def _wait(state: SessionState, times: dict[str, datetime | None], end: datetime 
 def _handle_time(state: SessionState, end: datetime | None) -> int | None:
     start = state.status_first_at.get("preview_pending") if _is_preview(state) else None
     if start is None:
-        assigned = [state.status_first_at[s] for s in ASSIGNED_STATUSES if s in state.status_first_at]
+        assigned = [
+            state.status_first_at[s] for s in ASSIGNED_STATUSES if s in state.status_first_at
+        ]
         start = min(assigned) if assigned else None
     if start is None:
         return None

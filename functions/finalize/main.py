@@ -1,0 +1,26 @@
+"""Cloud Function ``finalize``: on each scheduler tick, write the files of due sessions.
+
+A tick may carry ``{"now": ISO}`` only where ``ALLOW_TICK_NOW`` is set (local
+stack, tests); elsewhere the function uses its own clock.
+"""
+
+import functions_framework
+
+from shared import bootstrap
+from shared.adapters.pubsub import message_from_cloud_event
+from shared.config import get_settings
+from shared.service.finalize import finalize_due
+from shared.service.tick import tick_time
+
+
+@functions_framework.cloud_event
+def finalize(cloud_event) -> None:
+    settings = get_settings()
+    now = tick_time(message_from_cloud_event(cloud_event).data, settings)
+    finalize_due(
+        now,
+        store=bootstrap.store(),
+        files=bootstrap.files(),
+        publisher=bootstrap.publisher(),
+        settings=settings,
+    )

@@ -1,0 +1,54 @@
+"""Looking at the local stack: session cards and the quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared import bootstrap
+from shared.config import get_settings
+from shared.domain.session import reduce_session
+
+
+def show_session(session_id: str) -> int:
+    from shared.domain.card import build_card, render_card
+
+    events = bootstrap.store().load_events(session_id)
+    if not events:
+        print(f"no events for session {session_id}")
+        return 1
+    state = reduce_session(session_id, events)
+    card = build_card(state, now=datetime.now(UTC), zone=get_settings().zone)
+    print(render_card(card))
+    return 0
+
+
+def list_quarantine(*, include_replayed: bool = False) -> int:
+    records = bootstrap.store().list_quarantine(include_replayed=include_replayed)
+    for record in records:
+        replayed = f"  replayed as {record.replayed_as}" if record.replayed_as else ""
+        print(
+            f"{record.id}\t{record.received_at.isoformat(timespec='seconds')}\t"
+            f"{record.reason}\t{len(record.raw)} bytes\t{record.detail}{replayed}"
+        )
+    print(f"{len(records)} quarantined message(s)")
+    return 0
+
+
+def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
+    """Publish a kept message again (fixed by ``data`` if given) and mark it replayed."""
+    from sessionctl.feed import _attributes
+    from shared.adapters.pubsub import Publisher
+    from google.cloud import pubsub_v1
+
+    store = bootstrap.store()
+    record = store.get_quarantine(record_id)
+    if record is None:
+        print(f"no quarantined message {record_id}")
+        return 1
+    body = data if data is not None else record.raw
+    attributes = {**record.attributes, **_attributes(body)}
+    publisher = Publisher(pubsub_v1.PublisherClient(), stack.project)
+    message_id = publisher.publish(stack.topics["events"], body, **attributes)
+    store.mark_replayed(record_id, message_id)
+    print(f"replayed {record_id} as message {message_id}")
+    return 0

@@ -1,0 +1,52 @@
+"""Pub/Sub: decoding the trigger's CloudEvent, and publishing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import pubsub_v1
+
+
+@dataclass(frozen=True)
+class PubsubMessage:
+    """The part of a Pub/Sub message our functions read."""
+
+    data: bytes
+    message_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    publish_time: str | None = None
+
+
+def message_from_cloud_event(cloud_event: Any) -> PubsubMessage:
+    """Unwrap ``google.cloud.pubsub.topic.v1.messagePublished``.
+
+    Only ``data["message"]`` is read: the functions-framework's conversion of a
+    raw push body drops ``subscription``, while Eventarc keeps it.
+    """
+    message = (cloud_event.data or {}).get("message") or {}
+    raw = message.get("data") or ""
+    return PubsubMessage(
+        data=base64.b64decode(raw) if raw else b"",
+        message_id=str(message.get("messageId") or message.get("message_id") or cloud_event["id"]),
+        attributes=dict(message.get("attributes") or {}),
+        publish_time=message.get("publishTime") or message.get("publish_time"),
+    )
+
+
+class Publisher:
+    """Publishes to the project's topics; waits for the server's ack (no silent loss)."""
+
+    def __init__(self, client: pubsub_v1.PublisherClient, project: str) -> None:
+        self._client = client
+        self._project = project
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> str:
+        path = self._client.topic_path(self._project, topic)
+        return self._client.publish(path, data, **attributes).result(timeout=60)
+
+    def publish_json(self, topic: str, doc: dict[str, Any], **attributes: str) -> str:
+        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self.publish(topic, data, **attributes)

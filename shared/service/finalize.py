@@ -1,0 +1,128 @@
+"""Finalize due sessions: write their files, announce them, mark them written.
+
+Per session: claim (a transaction; a second finalizer backs off) -> read the
+events -> render -> write the data stream, then the metadata file under a
+generation precondition -> publish the ``session.finalized`` notice -> record
+the write. A crash anywhere leaves the session due with an expiring claim;
+the next tick redoes the steps, and the precondition turns a repeated write of
+the same version into a repair of that object rather than a second version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.adapters.firestore_store import Claim, FirestoreStore
+from shared.adapters.gcs_files import GcsFiles, GenerationMismatch
+from shared.adapters.pubsub import Publisher
+from shared.config import Settings
+from shared.domain.files import datastream_name, encode, metadata_name, render_files
+from shared.logs import get_logger, log
+
+logger = get_logger("finalize")
+
+
+@dataclass
+class FinalizeReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def finalize_due(
+    now: datetime,
+    *,
+    store: FirestoreStore,
+    files: GcsFiles,
+    publisher: Publisher,
+    settings: Settings,
+) -> FinalizeReport:
+    report = FinalizeReport()
+    for session_id in store.due_sessions(now, settings.finalize_batch_size):
+        outcome = finalize_session(
+            session_id, now, store=store, files=files, publisher=publisher, settings=settings
+        )
+        getattr(report, outcome).append(session_id)
+    return report
+
+
+def finalize_session(
+    session_id: str,
+    now: datetime,
+    *,
+    store: FirestoreStore,
+    files: GcsFiles,
+    publisher: Publisher,
+    settings: Settings,
+) -> str:
+    """Write one due session; return ``written``, ``unchanged`` or ``skipped``."""
+    claim = store.claim(session_id, now, lease=settings.claim_lease)
+    if claim is None:
+        return "skipped"
+    version = claim.schedule.version + 1
+    rendered = render_files(
+        session_id,
+        store.load_events(session_id),
+        version=version,
+        updated_at=now,
+        zone=settings.zone,
+        include_end_user_contact=settings.include_end_user_contact,
+    )
+    if rendered.content_hash == claim.content_hash:
+        # A late duplicate or an event the last write already had: nothing new to say.
+        store.complete(
+            claim,
+            version=claim.schedule.version,
+            generation=claim.metadata_generation,
+            content_hash=rendered.content_hash,
+        )
+        return "unchanged"
+    prefix = settings.object_prefix
+    files.write(
+        datastream_name(prefix, session_id), encode(rendered.datastream), if_generation_match=None
+    )
+    name = metadata_name(prefix, session_id)
+    generation = _write_metadata(files, name, encode(rendered.metadata), claim, store)
+    if generation is None:
+        return "skipped"
+    publisher.publish_json(
+        settings.finalized_topic,
+        {
+            "session_id": session_id,
+            "version": version,
+            "bucket": files.bucket_name,
+            "metadata_object": name,
+            "datastream_object": datastream_name(prefix, session_id),
+            "metadata": rendered.metadata,
+        },
+        session_id=session_id,
+        version=str(version),
+    )
+    if not store.complete(
+        claim, version=version, generation=generation, content_hash=rendered.content_hash
+    ):
+        log(logger, logging.WARNING, "claim lost before completion", session_id=session_id)
+        return "skipped"
+    log(logger, logging.INFO, "session finalized", session_id=session_id, version=version)
+    return "written"
+
+
+def _write_metadata(
+    files: GcsFiles, name: str, data: bytes, claim: Claim, store: FirestoreStore
+) -> int | None:
+    """Write version N over generation G; after a crash, repair the N already there.
+
+    ``None`` when this finalizer lost its claim: whoever holds it now writes.
+    """
+    try:
+        return files.write(name, data, if_generation_match=claim.metadata_generation)
+    except GenerationMismatch:
+        current = files.read(name)
+        if current is None or not store.holds(claim):
+            return None
+        # The object moved since G while we still hold the claim: an earlier finalizer
+        # wrote this same version and died before recording it. Replace that object
+        # (same version, fresher content) at the generation it has.
+        return files.write(name, data, if_generation_match=current.generation)

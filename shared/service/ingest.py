@@ -1,0 +1,62 @@
+"""Ingest one platform event: validate, store once, move the session's schedule.
+
+Bad input is kept whole in quarantine and acknowledged (returning normally);
+a failing dependency raises, so that Pub/Sub redelivers. Both halves are
+idempotent: a redelivery finds its event already stored and its quarantine
+record already written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from shared.adapters.firestore_store import FirestoreStore, QuarantineRecord
+from shared.adapters.pubsub import PubsubMessage
+from shared.config import Settings
+from shared.domain.errors import BadInput
+from shared.domain.events import parse_event
+from shared.logs import get_logger, log
+
+logger = get_logger("ingest")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Literal["stored", "duplicate", "quarantined"]
+    session_id: str | None = None
+    reason: str | None = None
+
+
+def ingest_message(
+    message: PubsubMessage, *, store: FirestoreStore, settings: Settings
+) -> IngestResult:
+    try:
+        event = parse_event(message.data)
+    except BadInput as bad:
+        store.quarantine(
+            QuarantineRecord(
+                id=message.message_id,
+                raw=message.data,
+                attributes=message.attributes,
+                reason=bad.reason,
+                detail=bad.detail,
+                received_at=datetime.now(UTC),
+            )
+        )
+        log(
+            logger,
+            logging.ERROR,
+            f"rejected message {message.message_id}: {bad.reason}",
+            reason=bad.reason,
+            detail=bad.detail,
+            message_id=message.message_id,
+            session_id=message.attributes.get("session_id"),
+        )
+        return IngestResult("quarantined", message.attributes.get("session_id"), bad.reason)
+    is_new = store.add_event(event)
+    # Runs for a redelivery too: the first delivery may have died before this step.
+    store.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
+    return IngestResult("stored" if is_new else "duplicate", event.session_id)
