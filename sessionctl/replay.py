@@ -90,8 +90,9 @@ def run(
     now: datetime,
     settings: Settings,
     delay: timedelta | None,
-    stderr: TextIO = sys.stderr,
+    stderr: TextIO | None = None,
 ) -> int:
+    stderr = stderr or sys.stderr
     events: list[Event] = []
     with source.open("rb") as handle:
         for item in read_events(handle):

@@ -91,9 +91,11 @@ MENU = {
 }
 
 
-def handled_call(session_id: str = "12345", *, with_sequence: bool = False) -> SessionScript:
-    """An IVR call: queued, answered by an agent, two holds, wrap-up, disposition, CSAT."""
-    s = SessionScript(session_id=session_id, with_sequence=with_sequence)
+def handled_call(
+    session_id: str = "12345", *, with_sequence: bool = False, start: datetime = T0
+) -> SessionScript:
+    """An IVR call: queued, answered by an agent, two holds, wrap-up, disposition."""
+    s = SessionScript(session_id=session_id, with_sequence=with_sequence, start=start)
     s.at(0).add(
         "session.created",
         {

@@ -16,6 +16,11 @@ from datetime import datetime, timedelta
 from shared.domain.events import Event
 
 
+# The stuck-session clock moves back only for an event at least this much earlier: a
+# burst of shuffled events must not rewrite the session document once per event.
+STUCK_CLOCK_STEP = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class Schedule:
     first_at: datetime  # earliest occurred_at seen: the stuck-session clock starts here
@@ -44,7 +49,9 @@ def after_event(
         end_at = occurred_at if is_end else None
         due = end_at + delay if end_at else occurred_at + stuck_timeout
         return Schedule(first_at=occurred_at, due_at=due, end_at=end_at)
-    first_at = min(current.first_at, occurred_at)
+    first_at = current.first_at
+    if occurred_at < first_at - STUCK_CLOCK_STEP or (writing and occurred_at < first_at):
+        first_at = occurred_at
     end_at = current.end_at
     if is_end and (end_at is None or occurred_at < end_at):
         end_at = occurred_at

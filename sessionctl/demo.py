@@ -1,0 +1,125 @@
+"""``sessionctl demo``: the whole path on the local emulators, with simulated traffic.
+
+Up -> publish the traffic through Pub/Sub -> wait until the ingest function has
+stored it -> tick -> wait until every due session has its file and its CRM post
+-> copy the files out -> summary -> down.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from sessionctl.feed import publish_lines, publish_tick
+from sessionctl.local_stack import Stack, start_stack, stop_stack
+from sessionctl.replay import replay
+from sessionctl.simulate import simulate_traffic
+from shared.config import Settings
+from shared.domain.events import parse_event
+
+WAIT_SECONDS = 90
+
+
+def run_demo(*, state_dir: Path, out_dir: Path, seed: int, sessions: int) -> int:
+    started = time.monotonic()
+    print("Starting the local stack (emulators, functions, CRM sink)...")
+    stack = start_stack(state_dir)
+    try:
+        return _run(stack, out_dir=out_dir, seed=seed, sessions=sessions, started=started)
+    finally:
+        stop_stack(state_dir)
+        print(f"Local stack stopped. Wall time {time.monotonic() - started:.1f} s.")
+
+
+def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: float) -> int:
+    import os
+
+    os.environ.update(stack.env())
+    from shared import bootstrap
+
+    ready = time.monotonic()
+    print(f"Stack ready in {ready - started:.1f} s.")
+    traffic = simulate_traffic(seed=seed, now=datetime.now(UTC), sessions=sessions)
+    events = [parse_event(json.dumps(e).encode()) for s in traffic.sessions for e in s.events]
+    published = publish_lines(stack, traffic.lines)
+    print(f"Published {published} messages ({len(traffic.bad_lines)} bad ones among them).")
+
+    db = bootstrap.firestore_client()
+    _wait("events stored", lambda: _count(db, "events", group=True) >= len(events))
+    _wait("bad messages kept", lambda: _count(db, "quarantine") >= len(traffic.bad_lines))
+
+    now = datetime.now(UTC)
+    publish_tick(stack)
+    due = {f.session_id: f for f in replay(events, now=now, settings=Settings())}
+    files = bootstrap.files()
+    _wait(
+        f"{len(due)} metadata files",
+        lambda: {f"metadata-{sid}.json" for sid in due} <= set(files.names()),
+    )
+    _wait(f"{len(due)} CRM posts", lambda: len(_posted_keys(stack)) >= len(due))
+
+    written = _copy_files(files, out_dir)
+    _summary(stack, traffic, due, written, out_dir, db)
+    print(f"Demo traffic to files and CRM posts took {time.monotonic() - ready:.1f} s.")
+    return 0
+
+
+def _wait(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {WAIT_SECONDS} s")
+        time.sleep(0.5)
+    print(f"  ok: {what}")
+
+
+def _count(db, collection: str, *, group: bool = False) -> int:
+    query = db.collection_group(collection) if group else db.collection(collection)
+    return int(query.count().get()[0][0].value)
+
+
+def _posted_keys(stack: Stack) -> set[str]:
+    records = httpx.get(f"{stack.crm_sink_url}/records", timeout=10).json()
+    return {
+        r["headers"].get("Idempotency-Key") or r["headers"].get("idempotency-key")
+        for r in records
+        if r.get("path", "").startswith("/webhook")
+    }
+
+
+def _copy_files(files, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in files.names():
+        stored = files.read(name)
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(stored.data)
+        written.append(path)
+    return written
+
+
+def _summary(stack, traffic, due, written, out_dir: Path, db) -> None:
+    by_type_status: Counter[tuple[str, str]] = Counter()
+    for path in written:
+        if path.name.startswith("metadata-"):
+            doc = json.loads(path.read_bytes())
+            by_type_status[(doc["call_type"] or doc["chat_type"], doc["status"])] += 1
+    waiting = len(traffic.sessions) - len(due)
+    reasons = Counter(s.to_dict()["reason"] for s in db.collection("quarantine").stream())
+    print()
+    print(f"Sessions simulated: {len(traffic.sessions)}")
+    print(f"Finalized (due): {len(due)}; waiting for their 15 minutes: {waiting}")
+    print("Finalized sessions by type and status:")
+    for (kind, status), count in sorted(by_type_status.items()):
+        print(f"  {kind:<34} {status:<20} {count}")
+    print(f"Files written: {len(written)} in {out_dir}/ (metadata-*.json, datastream-*.json)")
+    print(f"CRM posts (webhook, distinct idempotency keys): {len(_posted_keys(stack))}")
+    print(f"Bad events kept in quarantine: {sum(reasons.values())} {dict(sorted(reasons.items()))}")
+    print("  (list them on a running stack with: sessionctl quarantine list)")

@@ -1,0 +1,108 @@
+"""The Firestore store on the emulator: once-only events, schedules, claims, quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.adapters.firestore_store import QuarantineRecord
+from tests.factory import T0, handled_call
+from tests.integration.helpers import make_pipeline, unique
+
+pytestmark = pytest.mark.emulators
+DELAY = timedelta(minutes=15)
+STUCK = timedelta(hours=24)
+
+
+@pytest.fixture
+def pipe(emulators):
+    return make_pipeline(emulators.project)
+
+
+def ingest(store, events):
+    for event in events:
+        store.add_event(event)
+        store.note_event(event, delay=DELAY, stuck_timeout=STUCK)
+
+
+def test_an_event_is_stored_once(pipe):
+    event = handled_call(unique("s")).events()[0]
+    assert pipe.store.add_event(event) is True
+    assert pipe.store.add_event(event) is False
+    assert pipe.store.load_events(event.session_id) == [event]
+
+
+def test_only_schedule_changes_write_the_session_document(pipe):
+    events = handled_call(unique("s")).events()
+    before = pipe.store.writes
+    ingest(pipe.store, events)
+    # one write per event, plus the session doc: created by the first, moved by the end
+    assert pipe.store.writes - before == len(events) + 2
+    doc = pipe.store.session_doc(events[0].session_id)
+    end = next(e.occurred_at for e in events if e.type == "session.ended")
+    assert doc["pending"] is True and doc["due_at"] == end + DELAY
+
+
+def test_due_sessions_are_found_by_their_due_time(pipe):
+    events = handled_call(unique("s")).events()
+    ingest(pipe.store, events)
+    sid = events[0].session_id
+    end = next(e.occurred_at for e in events if e.type == "session.ended")
+    assert sid not in pipe.store.due_sessions(end + DELAY - timedelta(seconds=1), 50)
+    assert sid in pipe.store.due_sessions(end + DELAY, 50)
+
+
+def test_a_claim_is_exclusive_until_its_lease_runs_out(pipe):
+    events = handled_call(unique("s")).events()
+    ingest(pipe.store, events)
+    sid, now = events[0].session_id, datetime.now(UTC)
+    first = pipe.store.claim(sid, now, timedelta(seconds=60))
+    assert first is not None
+    assert pipe.store.claim(sid, now, timedelta(seconds=60)) is None
+    pipe.clock.advance(61)
+    assert pipe.store.claim(sid, now, timedelta(seconds=60)) is not None
+    assert pipe.store.holds(first) is False
+
+
+def test_a_late_event_after_the_write_makes_the_session_due_again(pipe):
+    script = handled_call(unique("s"))
+    ingest(pipe.store, script.events())
+    sid, now = script.session_id, datetime.now(UTC)
+    claim = pipe.store.claim(sid, now, timedelta(seconds=60))
+    assert pipe.store.complete(claim, version=1, generation=7, content_hash="h1")
+    assert sid not in pipe.store.due_sessions(now, 50)
+    late_at = 3600
+    script.at(late_at).add("session.csat", {"rating": 3})
+    ingest(pipe.store, script.events()[-1:])
+    doc = pipe.store.session_doc(sid)
+    assert doc["pending"] is True and doc["version"] == 1 and doc["late_seq"] == 1
+    assert doc["due_at"] == T0 + timedelta(seconds=late_at) + DELAY
+
+
+def test_an_event_during_a_claim_keeps_the_session_due_after_completion(pipe):
+    script = handled_call(unique("s"))
+    ingest(pipe.store, script.events())
+    sid, now = script.session_id, datetime.now(UTC)
+    claim = pipe.store.claim(sid, now, timedelta(seconds=60))
+    script.at(400).add("session.csat", {"rating": 2})
+    ingest(pipe.store, script.events()[-1:])
+    assert pipe.store.complete(claim, version=1, generation=1, content_hash="h")
+    assert pipe.store.session_doc(sid)["pending"] is True
+
+
+def test_quarantine_keeps_small_and_large_messages_whole(pipe):
+    now = datetime.now(UTC)
+    small = QuarantineRecord(unique("m"), b"{not json", {"type": "x"}, "not_json", "d", now)
+    large = QuarantineRecord(
+        unique("m"), bytes(range(256)) * 9000, {}, "payload_too_large", "2.3 MB", now
+    )
+    pipe.store.quarantine(small)
+    pipe.store.quarantine(large)
+    pipe.store.quarantine(small)  # a redelivery
+    listed = {r.id: r for r in pipe.store.list_quarantine()}
+    assert set(listed) == {small.id, large.id}
+    assert listed[large.id].raw == large.raw and listed[small.id].attributes == {"type": "x"}
+    pipe.store.mark_replayed(small.id, "new-1")
+    assert [r.id for r in pipe.store.list_quarantine()] == [large.id]
+    assert pipe.store.get_quarantine(small.id).replayed_as == "new-1"
