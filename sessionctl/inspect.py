@@ -36,9 +36,10 @@ def list_quarantine(*, include_replayed: bool = False) -> int:
 
 def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
     """Publish a kept message again (fixed by ``data`` if given) and mark it replayed."""
+    from google.cloud import pubsub_v1
+
     from sessionctl.feed import _attributes
     from shared.adapters.pubsub import Publisher
-    from google.cloud import pubsub_v1
 
     store = bootstrap.store()
     record = store.get_quarantine(record_id)

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from shared.domain.events import Event
 
-
 # The stuck-session clock moves back only for an event at least this much earlier: a
 # burst of shuffled events must not rewrite the session document once per event.
 STUCK_CLOCK_STEP = timedelta(minutes=1)

@@ -40,7 +40,12 @@ def test_a_handled_call_has_its_times_durations_and_people():
     assert doc["call_duration"] == 245  # assigned (40 s) -> wrap-up ended (285 s)
     assert doc["hold_duration"] == 23  # 15 + 8
     assert doc["answer_type"] == "human"
-    assert doc["agent_info"] == {"id": "a1", "name": "Noam B", "first_name": "Noam", "last_name": "B"}
+    assert doc["agent_info"] == {
+        "id": "a1",
+        "name": "Noam B",
+        "first_name": "Noam",
+        "last_name": "B",
+    }
     assert doc["queue"] == {"id": "6205", "name": "Billing", "path": "2420/4563/6205"}
     assert doc["menu_path"] == {
         "id": "2420/4563/6205",

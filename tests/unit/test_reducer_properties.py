@@ -62,4 +62,7 @@ def test_duplicates_are_not_counted():
 
 def test_the_data_stream_keeps_stream_items_in_order():
     _, stream = files_of(list(reversed(SCRIPTS["chat"])))
-    assert [e["type"] for e in stream["events"]] == ["stream.chat_started", "stream.sentiment_score"]
+    assert [e["type"] for e in stream["events"]] == [
+        "stream.chat_started",
+        "stream.sentiment_score",
+    ]
