@@ -1,0 +1,165 @@
+"""End to end on the emulators: Pub/Sub push -> functions-framework -> Firestore/GCS -> CRM sink.
+
+Each test publishes real messages to the stack's topics and reads only what a user
+would: the bucket, the CRM sink, the quarantine. Time moves with ticks carrying
+``now`` (ALLOW_TICK_NOW is on in the local stack only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from sessionctl.cli import main as sessionctl
+from sessionctl.feed import publish_lines, publish_tick
+from shared import bootstrap
+from shared.adapters.webhook import sign
+from shared.config import get_settings
+from tests.factory import T0, handled_call, raw
+from tests.integration.helpers import unique
+
+pytestmark = pytest.mark.e2e
+END = T0 + timedelta(seconds=200)  # handled_call ends 200 s after its start
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stack_env(e2e_stack) -> Iterator[None]:
+    """Point this process's clients at the end-to-end stack for these tests."""
+    saved = dict(os.environ)
+    os.environ.update(e2e_stack.env())
+    _reset_clients()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    _reset_clients()
+
+
+def _reset_clients() -> None:
+    get_settings.cache_clear()
+    for cached in (bootstrap.firestore_client, bootstrap.files, bootstrap.publisher):
+        cached.cache_clear()
+    bootstrap.webhook.cache_clear()
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def stored_events(session_id: str) -> int:
+    return len(bootstrap.store().load_events(session_id))
+
+
+def metadata(session_id: str) -> dict | None:
+    stored = bootstrap.files().read(f"metadata-{session_id}.json")
+    return None if stored is None else json.loads(stored.data)
+
+
+def posts(stack, session_id: str) -> list[dict]:
+    records = httpx.get(f"{stack.crm_sink_url}/records", timeout=10).json()
+    return [
+        r
+        for r in records
+        if r["path"].startswith("/webhook")
+        and (r.get("json") or {}).get("session_id") == session_id
+    ]
+
+
+def publish_session(stack, script) -> None:
+    publish_lines(stack, [raw(d) for d in reversed(script.docs)] + [raw(script.docs[0])])
+    wait_for("events stored", lambda: stored_events(script.session_id) == len(script.docs))
+
+
+def test_events_in_files_and_a_signed_crm_post_out(e2e_stack):
+    script = handled_call(unique("e2e"))
+    publish_session(e2e_stack, script)
+    publish_tick(e2e_stack, END + timedelta(minutes=14))
+    time.sleep(2)
+    assert metadata(script.session_id) is None  # never early
+    publish_tick(e2e_stack, END + timedelta(minutes=15, seconds=30))
+    doc = wait_for("metadata file", lambda: metadata(script.session_id))
+    assert doc["version"] == 1 and doc["event_count"] == len(script.docs)
+    assert doc["call_duration"] == 245 and doc["hold_duration"] == 23
+    [post] = wait_for("CRM post", lambda: posts(e2e_stack, script.session_id))
+    headers = {k.lower(): v for k, v in post["headers"].items()}
+    assert headers["idempotency-key"] == f"{script.session_id}:1"
+    body = json.dumps(post["json"], ensure_ascii=False, separators=(",", ":")).encode()
+    assert headers["x-signature-sha256"] == sign(e2e_stack.webhook_secret, body)
+    assert post["json"]["metadata"] == doc
+    assert post["json"]["object"].endswith(f"/metadata-{script.session_id}.json")
+
+
+def test_two_concurrent_ticks_and_a_late_tick_give_one_version_and_one_post(e2e_stack):
+    script = handled_call(unique("e2e"))
+    publish_session(e2e_stack, script)
+    now = END + timedelta(minutes=16)
+    publish_tick(e2e_stack, now)
+    publish_tick(e2e_stack, now)
+    wait_for("metadata file", lambda: metadata(script.session_id))
+    publish_tick(e2e_stack, now + timedelta(hours=3))  # a late tick: nothing new to write
+    time.sleep(3)
+    assert metadata(script.session_id)["version"] == 1
+    assert len(posts(e2e_stack, script.session_id)) == 1
+
+
+def test_a_late_event_rewrites_the_file_and_posts_the_new_version(e2e_stack):
+    script = handled_call(unique("e2e"))
+    publish_session(e2e_stack, script)
+    publish_tick(e2e_stack, END + timedelta(minutes=15))
+    wait_for("version 1", lambda: metadata(script.session_id))
+    script.at(200 + 1800).add("session.csat", {"rating": 4, "comment": "Great job"})
+    publish_lines(e2e_stack, [raw(script.docs[-1])])
+    wait_for("late event stored", lambda: stored_events(script.session_id) == len(script.docs))
+    late = T0 + timedelta(seconds=2000)
+    publish_tick(e2e_stack, late + timedelta(minutes=15))
+    doc = wait_for(
+        "version 2", lambda: (m := metadata(script.session_id)) and m["version"] == 2 and m
+    )
+    assert doc["rating"] == 4 and doc["updated_at"] > "2023-09-11T07:00:21"
+    wait_for("two posts", lambda: len(posts(e2e_stack, script.session_id)) == 2)
+    keys = sorted(p["headers"].get("Idempotency-Key") for p in posts(e2e_stack, script.session_id))
+    assert keys == [f"{script.session_id}:1", f"{script.session_id}:2"]
+
+
+def test_bad_input_is_quarantined_listed_and_replayed_after_a_fix(e2e_stack, capsys):
+    script = handled_call(unique("e2e"))
+    broken = dict(script.docs[-1], occurred_at="last tuesday")
+    publish_lines(e2e_stack, [raw(d) for d in script.docs[:-1]] + [raw(broken)])
+    wait_for("good events", lambda: stored_events(script.session_id) == len(script.docs) - 1)
+    store = bootstrap.store()
+    [kept] = wait_for(
+        "quarantine",
+        lambda: [
+            r
+            for r in store.list_quarantine()
+            if r.attributes.get("session_id") == script.session_id
+        ],
+    )
+    assert kept.reason == "bad_timestamp" and json.loads(kept.raw) == broken
+    state_dir = e2e_stack.log_dir.rsplit("/logs", 1)[0]
+    assert sessionctl(["--state-dir", state_dir, "quarantine", "list"]) == 0
+    assert kept.id in capsys.readouterr().out
+    fixed = e2e_stack.log_dir + f"/fixed-{kept.id}.json"
+    with open(fixed, "wb") as handle:
+        handle.write(raw(script.docs[-1]))
+    assert (
+        sessionctl(["--state-dir", state_dir, "quarantine", "replay", kept.id, "--data", fixed])
+        == 0
+    )
+    wait_for("fixed event stored", lambda: stored_events(script.session_id) == len(script.docs))
+    assert store.get_quarantine(kept.id).replayed_as
+    publish_tick(e2e_stack, END + timedelta(minutes=15))
+    doc = wait_for("metadata file", lambda: metadata(script.session_id))
+    assert doc["event_count"] == len(script.docs)
