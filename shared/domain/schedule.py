@@ -17,7 +17,7 @@ from shared.domain.events import Event
 
 # The stuck-session clock moves back only for an event at least this much earlier: a
 # burst of shuffled events must not rewrite the session document once per event.
-STUCK_CLOCK_STEP = timedelta(minutes=1)
+STUCK_CLOCK_STEP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -48,28 +48,27 @@ def after_event(
         end_at = occurred_at if is_end else None
         due = end_at + delay if end_at else occurred_at + stuck_timeout
         return Schedule(first_at=occurred_at, due_at=due, end_at=end_at)
-    first_at = current.first_at
-    if occurred_at < first_at - STUCK_CLOCK_STEP or (writing and occurred_at < first_at):
-        first_at = occurred_at
-    end_at = current.end_at
-    if is_end and (end_at is None or occurred_at < end_at):
-        end_at = occurred_at
     if writing:
         due = occurred_at + delay
         if current.pending:
             due = max(due, current.due_at)
+        end_at = current.end_at
+        if is_end and (end_at is None or occurred_at < end_at):
+            end_at = occurred_at
         return replace(
             current,
-            first_at=first_at,
+            first_at=min(current.first_at, occurred_at),
             end_at=end_at,
             due_at=due,
             pending=True,
             late_seq=current.late_seq + 1,
         )
-    if first_at == current.first_at and end_at == current.end_at:
-        return None
-    due = end_at + delay if end_at else first_at + stuck_timeout
-    return replace(current, first_at=first_at, end_at=end_at, due_at=due)
+    if is_end and (current.end_at is None or occurred_at < current.end_at):
+        return replace(current, end_at=occurred_at, due_at=occurred_at + delay)
+    if current.end_at is None and occurred_at <= current.first_at - STUCK_CLOCK_STEP:
+        # Without an end, the due time is the stuck clock, which starts at the first event.
+        return replace(current, first_at=occurred_at, due_at=occurred_at + stuck_timeout)
+    return None
 
 
 def after_write(current: Schedule, *, version: int, late_seq_seen: int) -> Schedule:

@@ -39,9 +39,17 @@ def test_only_schedule_changes_write_the_session_document(pipe):
     ingest(pipe.store, events)
     # one write per event, plus the session doc: created by the first, moved by the end
     assert pipe.store.writes - before == len(events) + 2
-    doc = pipe.store.session_doc(events[0].session_id)
+    schedule = pipe.store.schedule(events[0].session_id)
     end = next(e.occurred_at for e in events if e.type == "session.ended")
-    assert doc["pending"] is True and doc["due_at"] == end + DELAY
+    assert schedule.pending is True and schedule.due_at == end + DELAY
+
+
+def test_earlier_events_move_the_stuck_clock_back_without_a_transaction(pipe):
+    script = handled_call(unique("s"))
+    events = [e for e in script.events() if e.type != "session.ended"]
+    ingest(pipe.store, reversed(events))
+    assert pipe.store.transactions == 0
+    assert pipe.store.schedule(script.session_id).due_at == T0 + STUCK
 
 
 def test_due_sessions_are_found_by_their_due_time(pipe):
@@ -75,9 +83,9 @@ def test_a_late_event_after_the_write_makes_the_session_due_again(pipe):
     late_at = 3600
     script.at(late_at).add("session.csat", {"rating": 3})
     ingest(pipe.store, script.events()[-1:])
-    doc = pipe.store.session_doc(sid)
-    assert doc["pending"] is True and doc["version"] == 1 and doc["late_seq"] == 1
-    assert doc["due_at"] == T0 + timedelta(seconds=late_at) + DELAY
+    schedule = pipe.store.schedule(sid)
+    assert schedule.pending is True and schedule.version == 1 and schedule.late_seq == 1
+    assert schedule.due_at == T0 + timedelta(seconds=late_at) + DELAY
 
 
 def test_an_event_during_a_claim_keeps_the_session_due_after_completion(pipe):
