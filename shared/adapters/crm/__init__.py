@@ -1,0 +1,52 @@
+"""One client per CRM, chosen by ``CrmSettings.kind``.
+
+The generic webhook (``shared.adapters.webhook``) is built by its own module;
+``crm_client`` returns ``None`` for it and for ``kind="none"``.
+"""
+
+from __future__ import annotations
+
+from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef
+from shared.adapters.crm.email import EmailFileSender
+from shared.adapters.crm.freshdesk import FreshdeskClient
+from shared.adapters.crm.kustomer import KustomerClient
+from shared.adapters.crm.salesforce import SalesforceClient
+from shared.adapters.crm.zendesk import ZendeskClient
+from shared.crm.settings import CrmSettings
+
+__all__ = [
+    "CrmClient",
+    "EmailFileSender",
+    "FileTarget",
+    "FreshdeskClient",
+    "KustomerClient",
+    "RecordRef",
+    "SalesforceClient",
+    "ZendeskClient",
+    "crm_client",
+    "file_target",
+]
+
+
+def crm_client(settings: CrmSettings, *, timeout: float = 10.0) -> CrmClient | None:
+    """The client of the configured CRM (``None`` for ``none`` and ``webhook``)."""
+    options = {"throttle_default": settings.throttle_default_seconds, "timeout": timeout}
+    url = settings.base_url
+    if settings.kind == "zendesk":
+        return ZendeskClient(url, settings.zendesk, **options)
+    if settings.kind == "salesforce":
+        return SalesforceClient(url, settings.salesforce, **options)
+    if settings.kind == "freshdesk":
+        return FreshdeskClient(url, settings.freshdesk, **options)
+    if settings.kind == "kustomer":
+        return KustomerClient(url, settings.kustomer, **options)
+    return None
+
+
+def file_target(
+    settings: CrmSettings, client: FileTarget | None, *, timeout: float = 10.0
+) -> FileTarget | None:
+    """Where the metadata file goes: the CRM's API, or its e-mail channel."""
+    if settings.file_delivery == "email":
+        return EmailFileSender(settings.email, timeout=timeout)
+    return client
