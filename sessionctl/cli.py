@@ -34,7 +34,10 @@ def _use_stack(args: argparse.Namespace):
 def cmd_local_up(args: argparse.Namespace) -> int:
     from sessionctl.local_stack import start_stack
 
-    stack = start_stack(_state_dir(args))
+    extra = dict(item.split("=", 1) for item in args.env)
+    if args.crm:
+        extra.setdefault("CRM__KIND", args.crm)
+    stack = start_stack(_state_dir(args), extra_env=extra)
     env_file = _state_dir(args) / "stack.env"
     print("Local stack is up:")
     for name, url in sorted(stack.function_urls.items()):
@@ -42,7 +45,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     print(f"  firestore          {stack.firestore_host}")
     print(f"  pubsub             {stack.pubsub_host}")
     print(f"  storage            {stack.storage_host} (bucket {stack.bucket})")
-    print(f"  crm sink           {stack.crm_sink_url}")
+    print(f"  crm sink           {stack.crm_sink_url} (webhook posts)")
+    print(f"  look-alike CRMs    {stack.fake_crm_url}/{{zendesk,salesforce,freshdesk,kustomer}}")
+    print(f"  CRM in use         {stack.env().get('CRM__KIND', 'none')}")
     print(f"Settings: {env_file}  (use them with: source {env_file})")
     print("Next: sessionctl publish EVENTS.jsonl; sessionctl tick; sessionctl local down")
     return 0
@@ -136,7 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = commands.add_parser("local", help="the local stack of emulators and functions")
     local_commands = local.add_subparsers(dest="local_command", required=True)
-    local_commands.add_parser("up", help="start it").set_defaults(func=cmd_local_up)
+    up = local_commands.add_parser("up", help="start it")
+    up.add_argument("--crm", choices=["none", "zendesk", "salesforce", "freshdesk", "kustomer"])
+    up.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting, repeatable"
+    )
+    up.set_defaults(func=cmd_local_up)
     local_commands.add_parser("down", help="stop it").set_defaults(func=cmd_local_down)
 
     publish = commands.add_parser("publish", help="publish envelopes (JSONL) to the events topic")

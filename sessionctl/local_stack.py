@@ -42,8 +42,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 # Topic key -> the function its push subscription feeds.
-TOPIC_FUNCTIONS: dict[str, str] = {"events": "ingest", "ticks": "finalize", "finalized": "crm"}
-FUNCTION_NAMES: tuple[str, ...] = tuple(TOPIC_FUNCTIONS.values())
+TOPIC_FUNCTIONS: dict[str, str] = {
+    "events": "ingest",
+    "ticks": "finalize",
+    "finalized": "crm",
+    "crm_jobs": "crm",
+}
+FUNCTION_NAMES: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_FUNCTIONS.values()))
 ACK_DEADLINE_SECONDS = 60
 READY_TIMEOUT_SECONDS = 120.0  # two JVMs and three Python servers share two cores here
 STOP_GRACE_SECONDS = 5.0
@@ -85,6 +90,8 @@ class Stack:
     subscriptions: dict[str, str] = field(default_factory=dict)  # "tap" and topic keys
     extra_env: dict[str, str] = field(default_factory=dict)
     crm_sink_file: str | None = None
+    fake_crm_url: str | None = None  # look-alike CRMs under /zendesk, /salesforce, ...
+    smtp_port: int | None = None  # their SMTP sink (e-mail delivery)
 
     @property
     def tap_subscription(self) -> str:
@@ -110,7 +117,14 @@ class Stack:
             "WEBHOOK_SECRET": self.webhook_secret,
             "ALLOW_TICK_NOW": "true",
         }
+        if "CRM_JOBS_TOPIC" not in self.extra_env and "crm_jobs" in self.topics:
+            env["CRM_JOBS_TOPIC"] = self.topics["crm_jobs"]
+        if self.fake_crm_url:
+            env |= _fake_crm_env(self)
         env.update(self.extra_env)
+        kind = env.get("CRM__KIND", "none")
+        if self.fake_crm_url and "CRM__BASE_URL" not in env and kind not in ("none", "webhook"):
+            env["CRM__BASE_URL"] = f"{self.fake_crm_url}/{kind}"
         return env
 
     def to_json(self) -> str:
@@ -223,7 +237,7 @@ def clear_firestore(stack: Stack) -> None:
 
 def _settings_names(extra: Mapping[str, str]) -> dict[str, str]:
     """Bucket and topic names: Settings defaults, unless ``extra_env`` renames them."""
-    keys = ("bucket", "events_topic", "ticks_topic", "finalized_topic")
+    keys = ("bucket", "events_topic", "ticks_topic", "finalized_topic", "crm_jobs_topic")
     return {k: extra.get(k.upper(), str(Settings.model_fields[k].default)) for k in keys}
 
 
@@ -236,7 +250,7 @@ def _plan_stack(
     extra: dict[str, str],
 ) -> Stack:
     """Choose ports and names up front, so every process can be spawned at once."""
-    ports = iter(_free_ports(3 + (len(FUNCTION_NAMES) if functions else 0) + int(crm_sink)))
+    ports = iter(_free_ports(3 + (len(FUNCTION_NAMES) if functions else 0) + 3 * int(crm_sink)))
     topics = {key: names[f"{key}_topic"] for key in TOPIC_FUNCTIONS}
     function_urls = {fn: f"http://127.0.0.1:{next(ports)}" for fn in FUNCTION_NAMES if functions}
     subscriptions = {"tap": f"{topics['finalized']}-tap"}
@@ -257,6 +271,8 @@ def _plan_stack(
         subscriptions=subscriptions,
         extra_env=extra,
         crm_sink_file=str(state_dir / CRM_SINK_FILE) if crm_sink else None,
+        fake_crm_url=f"http://127.0.0.1:{next(ports)}" if crm_sink else None,
+        smtp_port=next(ports) if crm_sink else None,
     )
 
 
@@ -356,6 +372,16 @@ def _process_specs(stack: Stack, fn_dir: Path) -> Iterator[_Spec]:
             _base_env() | {"PYTHONUNBUFFERED": "1"},
             lambda: _http_status(f"{sink}/healthz") == 200,
         )
+    if stack.fake_crm_url:
+        crms = stack.fake_crm_url
+        yield _Spec(
+            "fake_crms",
+            [sys.executable, "-m", "sessionctl.fake_crms", "--port", str(_port(crms))]
+            + ["--smtp-port", str(stack.smtp_port)]
+            + [f"--{k}={v}" for k, v in _fake_crm_options(stack).items()],
+            _base_env() | {"PYTHONUNBUFFERED": "1"},
+            lambda: _http_status(f"{crms}/_admin/stats") == 200,
+        )
     fn_env = _function_env(stack)
     for fn, url in stack.function_urls.items():
         port = _port(url)
@@ -368,13 +394,46 @@ def _process_specs(stack: Stack, fn_dir: Path) -> Iterator[_Spec]:
         )
 
 
+def _fake_crm_env(stack: Stack) -> dict[str, str]:
+    """Local credentials and field ids the look-alike CRMs accept (none of them secret)."""
+    return {
+        "CRM__ZENDESK__EMAIL": "agent@example.test",
+        "CRM__ZENDESK__API_TOKEN": "local-zendesk-token",
+        "CRM__ZENDESK__END_USER_FIELD_ID": "360001",
+        "CRM__ZENDESK__LEAF_QUEUE_FIELD_ID": "360002",
+        "CRM__SALESFORCE__CLIENT_ID": "local-client",
+        "CRM__SALESFORCE__CLIENT_SECRET": "local-salesforce-secret",
+        "CRM__FRESHDESK__API_KEY": "local-freshdesk-key",
+        "CRM__KUSTOMER__API_KEY": "local-kustomer-key",
+        "CRM__EMAIL__SMTP_HOST": "127.0.0.1",
+        "CRM__EMAIL__SMTP_PORT": str(stack.smtp_port),
+        "CRM__EMAIL__STARTTLS": "false",
+        "CRM__EMAIL__FROM_ADDRESS": "pipeline@example.test",
+        "CRM__EMAIL__TO_ADDRESS": "support@crm.example.test",
+    }
+
+
+def _fake_crm_options(stack: Stack) -> dict[str, str]:
+    """``FAKE_CRM_PER_MINUTE`` etc. in ``extra_env`` configure the look-alike servers."""
+    options = {}
+    for key in ("per_minute", "per_day", "search_lag_ms"):
+        value = stack.extra_env.get(f"FAKE_CRM_{key.upper()}")
+        if value:
+            options[key.replace("_", "-")] = value
+    return options
+
+
 def _base_env() -> dict[str, str]:
     """The caller's environment without our emulator and pipeline variables.
 
     A test session exports one stack's env; a second stack must not inherit it.
     """
     ours = {name.upper() for name in Settings.model_fields} | set(_EMULATOR_HOST_VARS)
-    return {k: v for k, v in os.environ.items() if k.upper() not in ours}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in ours and not k.upper().startswith("CRM__")
+    }
 
 
 def _function_env(stack: Stack) -> dict[str, str]:

@@ -9,12 +9,16 @@ from functools import cache
 
 import httpx
 
+from shared.adapters.crm import crm_client, file_target
+from shared.adapters.firestore_crm import FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
 from shared.adapters.firestore_store import FirestoreStore
 from shared.adapters.gcs_files import GcsFiles
 from shared.adapters.pubsub import Publisher
 from shared.adapters.webhook import WebhookClient
-from shared.config import Settings, get_settings
+from shared.config import get_settings
+from shared.crm.budget import RateBudget
+from shared.service.crm import CrmDeps
 
 
 @cache
@@ -25,12 +29,22 @@ def firestore_client():
     return firestore.Client(project=settings.project_id, database=settings.firestore_database)
 
 
-def store(settings: Settings | None = None) -> FirestoreStore:
-    settings = settings or get_settings()
+def store() -> FirestoreStore:
+    settings = get_settings()
     return FirestoreStore(
         firestore_client(),
         sessions=settings.sessions_collection,
         quarantine=settings.quarantine_collection,
+        retention=settings.retention,
+    )
+
+
+def crm_records() -> FirestoreCrmRecords:
+    settings = get_settings()
+    return FirestoreCrmRecords(
+        firestore_client(),
+        collection=settings.crm_records_collection,
+        dead_letters=settings.crm_dead_letters_collection,
         retention=settings.retention,
     )
 
@@ -64,3 +78,20 @@ def webhook() -> WebhookClient | None:
         return None
     http = httpx.Client(timeout=settings.crm_timeout_seconds)
     return WebhookClient(http, settings.webhook_url, settings.webhook_secret.get_secret_value())
+
+
+@cache
+def crm_deps() -> CrmDeps:
+    """The CRM function's collaborators; the budget lives as long as the instance."""
+    settings = get_settings()
+    client = crm_client(settings.crm, timeout=settings.crm_timeout_seconds)
+    return CrmDeps(
+        settings=settings,
+        store=store(),
+        records=crm_records(),
+        deliveries=deliveries(),
+        client=client,
+        target=file_target(settings.crm, client, timeout=settings.crm_timeout_seconds),
+        webhook=webhook(),
+        budget=RateBudget(settings.crm_calls_per_minute),
+    )

@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.crm.settings import CrmSettings
+
 
 class Settings(BaseSettings):
     """Pipeline configuration for one environment."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", env_nested_delimiter="__"
+    )
 
     project_id: str = Field("local-project", description="Google Cloud project id")
     firestore_database: str = Field("(default)", description="Firestore database id")
@@ -33,6 +37,7 @@ class Settings(BaseSettings):
     events_topic: str = Field("session-events", description="Topic of platform events")
     ticks_topic: str = Field("finalize-ticks", description="Topic Cloud Scheduler ticks on")
     finalized_topic: str = Field("session-finalized", description="Topic of finalized notices")
+    crm_jobs_topic: str = Field("crm-jobs", description="Topic of CRM trigger jobs")
 
     bucket: str = Field("session-files", description="Bucket of metadata and data-stream files")
     object_prefix: str = Field("", description="Folder prefix of the files, e.g. 'sessions/'")
@@ -55,6 +60,16 @@ class Settings(BaseSettings):
     webhook_url: str = Field("", description="Generic CRM webhook URL; empty disables it")
     webhook_secret: SecretStr = Field(SecretStr(""), description="HMAC-SHA256 key of the webhook")
     crm_timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout towards a CRM")
+    crm_calls_per_minute: int = Field(
+        0, ge=0, description="CRM calls a minute this instance may make; 0 = no budget"
+    )
+    crm_records_collection: str = Field(
+        "crm_records", description="Firestore collection of CRM records per session"
+    )
+    crm_dead_letters_collection: str = Field(
+        "crm_dead_letters", description="Firestore collection of CRM jobs that failed for good"
+    )
+    crm: CrmSettings = Field(default_factory=CrmSettings, description="CRM record rules")
 
     @field_validator("timezone")
     @classmethod

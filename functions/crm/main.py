@@ -1,7 +1,7 @@
-"""Cloud Function ``crm``: deliver each ``session.finalized`` notice to the CRM.
+"""Cloud Function ``crm``: CRM trigger jobs and ``session.finalized`` notices.
 
-Raises (retry) on a transient CRM or Firestore failure; a notice that is not
-JSON is logged and acknowledged.
+Returns (ack) once the work is done, found done, or dead-lettered; raises
+(retry) on a transient CRM or Firestore failure.
 """
 
 import json
@@ -10,10 +10,10 @@ import functions_framework
 
 from shared import bootstrap
 from shared.adapters.pubsub import message_from_cloud_event
-from shared.service.crm import deliver_notice
+from shared.service.crm import handle_crm_message
 
 
 @functions_framework.cloud_event
 def crm(cloud_event) -> None:
-    notice = json.loads(message_from_cloud_event(cloud_event).data)
-    deliver_notice(notice, deliveries=bootstrap.deliveries(), webhook=bootstrap.webhook())
+    doc = json.loads(message_from_cloud_event(cloud_event).data)
+    handle_crm_message(doc, bootstrap.crm_deps())

@@ -23,4 +23,5 @@ def finalize(cloud_event) -> None:
         files=bootstrap.files(),
         publisher=bootstrap.publisher(),
         settings=settings,
+        ticket_of=lambda session_id: bootstrap.crm_records().get(session_id).ticket,
     )

@@ -15,4 +15,6 @@ from shared.service.ingest import ingest_message
 @functions_framework.cloud_event
 def ingest(cloud_event) -> None:
     message = message_from_cloud_event(cloud_event)
-    ingest_message(message, store=bootstrap.store(), settings=get_settings())
+    ingest_message(
+        message, store=bootstrap.store(), settings=get_settings(), publisher=bootstrap.publisher()
+    )

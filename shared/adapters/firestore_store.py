@@ -28,7 +28,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.transforms import Minimum
 
 from shared.domain.events import Event, parse_envelope
-from shared.domain.schedule import Schedule, after_event, after_write
+from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
 
 # Every composite query this module runs, for the Terraform index check:
 # (collection id, ((field, direction), ...)).
@@ -244,6 +244,22 @@ class FirestoreStore:
         completed = run(self._db.transaction())
         self.writes += int(completed)
         return completed
+
+    def request_rewrite(self, session_id: str) -> bool:
+        """Make a written (or being written) session due again; ``False`` if never written."""
+        ref = self._sessions.document(session_id)
+
+        @firestore.transactional
+        def run(transaction) -> bool:
+            current, writing = _schedule_of(ref.get(transaction=transaction).to_dict())
+            if current is None or not writing:
+                return False  # the first write has yet to start: it will read what we know
+            transaction.update(ref, self._schedule_doc(after_rewrite_request(current)))
+            return True
+
+        requested = run(self._db.transaction())
+        self.writes += int(requested)
+        return requested
 
     def schedule(self, session_id: str) -> Schedule | None:
         return _schedule_of(self.session_doc(session_id))[0]

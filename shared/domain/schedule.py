@@ -79,6 +79,14 @@ def after_write(current: Schedule, *, version: int, late_seq_seen: int) -> Sched
     return replace(current, version=version, pending=current.late_seq != late_seq_seen)
 
 
+def after_rewrite_request(current: Schedule) -> Schedule:
+    """Owe a rewrite now, e.g. because the CRM record's id became known after the write.
+
+    The session falls due again at its last due time, which every later tick has passed.
+    """
+    return replace(current, pending=True, late_seq=current.late_seq + 1)
+
+
 def is_due(schedule: Schedule, now: datetime) -> bool:
     return schedule.pending and schedule.due_at <= now
 

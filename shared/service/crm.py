@@ -1,35 +1,169 @@
-"""Deliver a ``session.finalized`` notice to the configured CRM (today: the webhook).
+"""CRM work: create each session's record when the rules say, attach every file version.
 
-Idempotent: the delivery key is ``{session_id}:{version}``; a notice already
-delivered is acknowledged without a second post, and the receiver gets the same
-key as ``Idempotency-Key`` should a crash fall between its answer and our record.
+Two kinds of message reach the CRM function:
+- a trigger job ``{"session_id", "trigger"}`` that ingest publishes at the moments
+  the rules name (assigned, connected, an end-user message, the end);
+- the ``session.finalized`` notice, whose file is attached to the record (and
+  posted to the generic webhook when one is configured).
+
+Never twice: a record is created only under a Firestore claim, with the CRM's
+own idempotency key, and after a failed attempt only once a look-up by external
+id found nothing. Never lost: every failure either raises (Pub/Sub redelivers),
+or, when the CRM refuses for good, lands in the dead letters an operator replays.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
 
+from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef
+from shared.adapters.firestore_crm import ClaimHeld, FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
+from shared.adapters.firestore_store import FirestoreStore
 from shared.adapters.webhook import WebhookClient, WebhookRejected
+from shared.config import Settings
+from shared.crm import rules
+from shared.crm.budget import RateBudget
+from shared.crm.errors import CrmRejected, CrmThrottled
+from shared.domain.errors import TransientError
+from shared.domain.files import encode
+from shared.domain.session import SessionState, reduce_session
 from shared.logs import get_logger, log
 
 logger = get_logger("crm")
+T = TypeVar("T")
 
-Outcome = Literal["delivered", "duplicate", "rejected", "disabled"]
-
-
-def delivery_key(notice: dict[str, Any]) -> str:
-    return f"{notice['session_id']}:{notice['version']}"
+MAX_INLINE_WAIT = 20.0  # a throttle shorter than this is waited out in place
+MAX_CREATE_ATTEMPTS = 8  # then the job is dead-lettered for an operator
 
 
-def deliver_notice(
-    notice: dict[str, Any], *, deliveries: FirestoreDeliveries, webhook: WebhookClient | None
-) -> Outcome:
-    if webhook is None:
-        return "disabled"
-    key = delivery_key(notice)
-    if (deliveries.get(key) or {}).get("status") == "delivered":
+@dataclass
+class CrmDeps:
+    settings: Settings
+    store: FirestoreStore
+    records: FirestoreCrmRecords
+    deliveries: FirestoreDeliveries
+    client: CrmClient | None = None
+    target: FileTarget | None = None
+    webhook: WebhookClient | None = None
+    budget: RateBudget | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def handle_crm_message(doc: dict[str, Any], deps: CrmDeps) -> str:
+    """Route one message; dead-letter it when the CRM refuses it for good."""
+    try:
+        if "trigger" in doc:
+            return on_trigger(doc["session_id"], doc["trigger"], deps)
+        return on_finalized(doc, deps)
+    except CrmRejected as refused:
+        return _dead_letter(doc, str(refused), deps)
+    except TransientError as failure:
+        attempts = deps.records.get(doc["session_id"]).attempts
+        if isinstance(failure, ClaimHeld) or attempts < MAX_CREATE_ATTEMPTS:
+            raise
+        return _dead_letter(doc, f"gave up after {attempts} attempts: {failure}", deps)
+
+
+def on_trigger(session_id: str, trigger: rules.Trigger, deps: CrmDeps) -> str:
+    if deps.client is None:
+        return "no_crm"
+    state = reduce_session(session_id, deps.store.load_events(session_id))
+    if not rules.should_create(state, trigger, deps.settings.crm):
+        return "not_due"
+    return ensure_record(state, deps)
+
+
+def on_finalized(notice: dict[str, Any], deps: CrmDeps) -> str:
+    session_id, version = notice["session_id"], int(notice["version"])
+    outcome = "no_crm"
+    if deps.webhook is not None:
+        outcome = _post_webhook(notice, deps)
+    if deps.client is None and deps.target is None:
+        return outcome
+    record = deps.records.get(session_id)
+    if record.record_id is None:
+        state = reduce_session(session_id, deps.store.load_events(session_id))
+        if deps.client is None or not rules.should_create(state, "ended", deps.settings.crm):
+            return "no_record"
+        ensure_record(state, deps)
+        record = deps.records.get(session_id)
+    if record.attached_version >= version:
+        return "duplicate"
+    attachment = _call(
+        deps,
+        lambda: deps.target.attach_file(
+            record.record_id,
+            notice["metadata_object"].rsplit("/", 1)[-1],
+            encode(notice["metadata"]),
+            "application/json",
+            replaces=record.attachment_id,
+        ),
+    )
+    deps.records.attached(session_id, version, attachment)
+    return "attached"
+
+
+def ensure_record(state: SessionState, deps: CrmDeps) -> Literal["created", "exists"]:
+    """Create (or attach to) the session's record once, whatever retries and races say."""
+    crm, client = deps.settings.crm, deps.client
+    if deps.records.get(state.session_id).record_id:
+        return "exists"
+    claim = deps.records.claim(state.session_id, lease=deps.settings.claim_lease)
+    if claim is None:
+        return "exists"
+    try:
+        ref = None
+        if claim.earlier_attempt:
+            key = rules.external_id(state.session_id, crm)
+            ref = _call(deps, lambda: client.find_by_external_id(key))
+        if ref is None:
+            ref = _create_or_attach(state, deps)
+    except Exception:
+        deps.records.release(claim)
+        raise
+    deps.records.created(claim, ref.id, ref.url)
+    deps.store.request_rewrite(state.session_id)  # the file must carry the record's id
+    log(logger, logging.INFO, "crm record ready", session_id=state.session_id, record=ref.id)
+    return "created"
+
+
+def _create_or_attach(state: SessionState, deps: CrmDeps) -> RecordRef:
+    crm, client = deps.settings.crm, deps.client
+    user, queue = rules.end_user_id(state), rules.leaf_queue(state)
+    if crm.attach_to_open_record_same_leaf_queue and user and queue:
+        candidates = _call(deps, lambda: client.find_recent_records(user, queue))
+        decision = rules.route(state, crm, candidates, deps.clock())
+        if isinstance(decision, rules.AttachTo):
+            if decision.reopen:
+                _call(deps, lambda: client.reopen(decision.record_id))
+            return RecordRef(decision.record_id, decision.url)
+    record = rules.build_record(state, crm, deps.settings.zone)
+    return _call(deps, lambda: client.create_record(record))
+
+
+def _call(deps: CrmDeps, fn: Callable[[], T]) -> T:
+    """One CRM call inside the budget; a short throttle is waited out, a long one raised."""
+    for attempt in range(3):
+        if deps.budget is not None:
+            deps.budget.acquire()
+        try:
+            return fn()
+        except CrmThrottled as throttled:
+            if deps.budget is not None:
+                deps.budget.block_for(throttled.retry_after_seconds)
+            if throttled.retry_after_seconds > MAX_INLINE_WAIT or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _post_webhook(notice: dict[str, Any], deps: CrmDeps) -> str:
+    key = f"{notice['session_id']}:{notice['version']}"
+    if (deps.deliveries.get(key) or {}).get("status") == "delivered":
         return "duplicate"
     payload = {
         "session_id": notice["session_id"],
@@ -39,10 +173,17 @@ def deliver_notice(
         "metadata": notice["metadata"],
     }
     try:
-        status = webhook.post(payload, idempotency_key=key)
+        status = deps.webhook.post(payload, idempotency_key=key)
     except WebhookRejected as rejected:
-        deliveries.record(key, status="rejected", detail=str(rejected))
-        log(logger, logging.ERROR, "webhook rejected the post", key=key, detail=str(rejected))
-        return "rejected"
-    deliveries.record(key, status="delivered", http_status=status, target="webhook")
+        deps.deliveries.record(key, status="rejected", detail=str(rejected))
+        raise CrmRejected("webhook", "post", str(rejected)) from None
+    deps.deliveries.record(key, status="delivered", http_status=status, target="webhook")
     return "delivered"
+
+
+def _dead_letter(doc: dict[str, Any], error: str, deps: CrmDeps) -> str:
+    kind = doc.get("trigger") or f"v{doc.get('version')}"
+    letter_id = f"{doc['session_id']}--{kind}"
+    deps.records.dead_letter(letter_id, doc, error)
+    log(logger, logging.ERROR, "crm job dead-lettered", session_id=doc["session_id"], error=error)
+    return "dead_lettered"

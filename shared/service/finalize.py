@@ -11,6 +11,7 @@ the same version into a repair of that object rather than a second version.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from shared.domain.files import datastream_name, encode, metadata_name, render_f
 from shared.logs import get_logger, log
 
 logger = get_logger("finalize")
+# The session's CRM record (id, url), once known: the file carries it.
+TicketLookup = Callable[[str], tuple[str | None, str | None]]
 
 
 @dataclass
@@ -38,11 +41,18 @@ def finalize_due(
     files: GcsFiles,
     publisher: Publisher,
     settings: Settings,
+    ticket_of: TicketLookup = lambda session_id: (None, None),
 ) -> FinalizeReport:
     report = FinalizeReport()
     for session_id in store.due_sessions(now, settings.finalize_batch_size):
         outcome = finalize_session(
-            session_id, now, store=store, files=files, publisher=publisher, settings=settings
+            session_id,
+            now,
+            store=store,
+            files=files,
+            publisher=publisher,
+            settings=settings,
+            ticket_of=ticket_of,
         )
         getattr(report, outcome).append(session_id)
     return report
@@ -56,6 +66,7 @@ def finalize_session(
     files: GcsFiles,
     publisher: Publisher,
     settings: Settings,
+    ticket_of: TicketLookup = lambda session_id: (None, None),
 ) -> str:
     """Write one due session; return ``written``, ``unchanged`` or ``skipped``."""
     claim = store.claim(session_id, now, lease=settings.claim_lease)
@@ -69,6 +80,7 @@ def finalize_session(
         updated_at=now,
         zone=settings.zone,
         include_end_user_contact=settings.include_end_user_contact,
+        ticket=ticket_of(session_id),
     )
     if rendered.content_hash == claim.content_hash:
         # A late duplicate or an event the last write already had: nothing new to say.

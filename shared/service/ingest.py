@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from shared.adapters.firestore_store import FirestoreStore, QuarantineRecord
-from shared.adapters.pubsub import PubsubMessage
+from shared.adapters.pubsub import Publisher, PubsubMessage
 from shared.config import Settings
+from shared.crm.triggers import crm_trigger
 from shared.domain.errors import BadInput
 from shared.domain.events import parse_event
 from shared.logs import get_logger, log
@@ -31,7 +32,11 @@ class IngestResult:
 
 
 def ingest_message(
-    message: PubsubMessage, *, store: FirestoreStore, settings: Settings
+    message: PubsubMessage,
+    *,
+    store: FirestoreStore,
+    settings: Settings,
+    publisher: Publisher | None = None,
 ) -> IngestResult:
     try:
         event = parse_event(message.data)
@@ -59,4 +64,12 @@ def ingest_message(
     is_new = store.add_event(event)
     # Runs for a redelivery too: the first delivery may have died before this step.
     store.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
+    trigger = crm_trigger(event)
+    if trigger and publisher is not None and settings.crm.kind not in ("none", "webhook"):
+        # Also for a duplicate: the first delivery may have died before publishing.
+        publisher.publish_json(
+            settings.crm_jobs_topic,
+            {"session_id": event.session_id, "trigger": trigger, "event_id": event.event_id},
+            session_id=event.session_id,
+        )
     return IngestResult("stored" if is_new else "duplicate", event.session_id)

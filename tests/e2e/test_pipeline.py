@@ -8,9 +8,8 @@ would: the bucket, the CRM sink, the quarantine. Time moves with ticks carrying
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -20,7 +19,7 @@ from sessionctl.cli import main as sessionctl
 from sessionctl.feed import publish_lines, publish_tick
 from shared import bootstrap
 from shared.adapters.webhook import sign
-from shared.config import get_settings
+from tests.e2e.conftest import using, wait_for
 from tests.factory import T0, handled_call, raw
 from tests.integration.helpers import unique
 
@@ -30,32 +29,8 @@ END = T0 + timedelta(seconds=200)  # handled_call ends 200 s after its start
 
 @pytest.fixture(scope="module", autouse=True)
 def stack_env(e2e_stack) -> Iterator[None]:
-    """Point this process's clients at the end-to-end stack for these tests."""
-    saved = dict(os.environ)
-    os.environ.update(e2e_stack.env())
-    _reset_clients()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    _reset_clients()
-
-
-def _reset_clients() -> None:
-    get_settings.cache_clear()
-    for cached in (bootstrap.firestore_client, bootstrap.files, bootstrap.publisher):
-        cached.cache_clear()
-    bootstrap.webhook.cache_clear()
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
+    with using(e2e_stack):
+        yield
 
 
 def stored_events(session_id: str) -> int:
