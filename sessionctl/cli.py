@@ -120,6 +120,20 @@ def cmd_quarantine_replay(args: argparse.Namespace) -> int:
     return replay_quarantined(stack, args.id, data)
 
 
+def cmd_crm_dead_letters(args: argparse.Namespace) -> int:
+    from sessionctl.inspect import list_dead_letters
+
+    _use_stack(args)
+    return list_dead_letters(include_replayed=args.all)
+
+
+def cmd_crm_replay(args: argparse.Namespace) -> int:
+    from sessionctl.inspect import replay_dead_letter
+
+    stack = _use_stack(args)
+    return replay_dead_letter(stack, args.id)
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from sessionctl.stage import main
 
@@ -183,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     q_replay.add_argument("id")
     q_replay.add_argument("--data", help="a file with the fixed message body to publish instead")
     q_replay.set_defaults(func=cmd_quarantine_replay)
+
+    crm = commands.add_parser("crm", help="CRM jobs that failed for good")
+    crm_commands = crm.add_subparsers(dest="crm_command", required=True)
+    dead = crm_commands.add_parser("dead-letters", help="list them")
+    dead.add_argument("--all", action="store_true", help="include replayed ones")
+    dead.set_defaults(func=cmd_crm_dead_letters)
+    crm_replay = crm_commands.add_parser("replay", help="publish one again to the CRM jobs topic")
+    crm_replay.add_argument("id")
+    crm_replay.set_defaults(func=cmd_crm_replay)
 
     stage = commands.add_parser("stage", help="stage each function's deployable source")
     stage.add_argument("--out", default="build/functions")

@@ -53,3 +53,35 @@ def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
     store.mark_replayed(record_id, message_id)
     print(f"replayed {record_id} as message {message_id}")
     return 0
+
+
+def list_dead_letters(*, include_replayed: bool = False) -> int:
+    letters = bootstrap.crm_records().dead_letters(include_replayed=include_replayed)
+    for letter in letters:
+        replayed = f"  replayed as {letter.replayed_as}" if letter.replayed_as else ""
+        kind = letter.job.get("trigger") or f"file v{letter.job.get('version')}"
+        print(
+            f"{letter.id}\t{letter.failed_at.isoformat(timespec='seconds')}\t"
+            f"{letter.job.get('session_id')}\t{kind}\t{letter.error}{replayed}"
+        )
+    print(f"{len(letters)} dead-lettered CRM job(s)")
+    return 0
+
+
+def replay_dead_letter(stack, letter_id: str) -> int:
+    """Publish a dead-lettered job again (after fixing its cause) and mark it replayed."""
+    from google.cloud import pubsub_v1
+
+    from shared.adapters.pubsub import Publisher
+
+    records = bootstrap.crm_records()
+    letter = records.get_dead_letter(letter_id)
+    if letter is None:
+        print(f"no dead-lettered CRM job {letter_id}")
+        return 1
+    publisher = Publisher(pubsub_v1.PublisherClient(), stack.project)
+    topic = get_settings().crm_jobs_topic
+    message_id = publisher.publish_json(topic, letter.job, session_id=letter.job["session_id"])
+    records.mark_replayed(letter_id, message_id)
+    print(f"replayed {letter_id} as message {message_id} on {topic}")
+    return 0

@@ -112,3 +112,36 @@ def test_a_chat_that_never_reached_an_agent_gets_no_record_when_abandoned_chats_
     wait_for("file", lambda: metadata(s.session_id))
     assert metadata(s.session_id)["out_ticket_id"] is None
     assert f"ccaip-{s.session_id}" not in tickets(crm_stack)
+
+
+def test_a_job_the_crm_refuses_is_dead_lettered_listed_and_replayed(crm_stack, capsys):
+    from pathlib import Path
+
+    from sessionctl.cli import main as sessionctl
+
+    httpx.post(
+        f"{crm_stack.fake_crm_url}/_admin/fail",
+        json={"crm": "zendesk", "status": 422, "count": 1},
+        timeout=10,
+    ).raise_for_status()
+    script = handled_call(unique("crm"))
+    script.docs = [d for d in script.docs if d["type"] != "session.ended"][:5]  # up to assigned
+    publish(crm_stack, script)
+    letters = wait_for(
+        "dead letter",
+        lambda: [
+            d
+            for d in bootstrap.crm_records().dead_letters()
+            if d.job["session_id"] == script.session_id
+        ],
+    )
+    assert letters[0].job["trigger"] == "assigned" and "422" in letters[0].error
+    assert f"ccaip-{script.session_id}" not in tickets(crm_stack)
+    state_dir = str(Path(crm_stack.log_dir).parent)
+    assert sessionctl(["--state-dir", state_dir, "crm", "dead-letters"]) == 0
+    assert letters[0].id in capsys.readouterr().out
+    assert sessionctl(["--state-dir", state_dir, "crm", "replay", letters[0].id]) == 0
+    wait_for("record after replay", lambda: tickets(crm_stack).get(f"ccaip-{script.session_id}"))
+    assert bootstrap.crm_records().dead_letters() == [
+        d for d in bootstrap.crm_records().dead_letters() if d.id != letters[0].id
+    ]
