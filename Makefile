@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench clean terraform-check
 
 $(BIN)/sessionctl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,10 @@ lint: setup
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
-test: setup lint
+terraform-check:
+	bash scripts/terraform_check.sh
+
+test: setup lint terraform-check
 	$(BIN)/pytest -q -m "not benchmark"
 
 bench: setup

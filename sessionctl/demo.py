@@ -21,15 +21,29 @@ from sessionctl.local_stack import Stack, start_stack, stop_stack
 from sessionctl.replay import replay
 from sessionctl.simulate import simulate_traffic
 from shared.config import Settings
+from shared.crm import rules
 from shared.domain.events import parse_event
+from shared.domain.session import reduce_session
 
 WAIT_SECONDS = 90
+# The demo's CRM: the look-alike Zendesk, with the seed-004 options a contact center often sets.
+DEMO_CRM = {
+    "CRM__KIND": "zendesk",
+    "CRM__PLATFORM_TAG": "true",
+    "CRM__SESSION_TYPE_TAGS": "true",
+    "CRM__ABANDONED_CALL_RECORDS": "true",
+    "CRM__ABANDONED_CHAT_RECORDS": "min_messages",
+    "CRM__ABANDONED_CHAT_MIN_MESSAGES": "1",
+    "CRM__DEFAULT_ADMIN_USER": "9001",
+    "CRM__TITLE_TEMPLATE": "CALL_TYPE CALL_ID - MENU_PATH",
+}
+TRIGGERS = ("assigned", "connected", "end_user_message", "ended")
 
 
 def run_demo(*, state_dir: Path, out_dir: Path, seed: int, sessions: int) -> int:
     started = time.monotonic()
     print("Starting the local stack (emulators, functions, CRM sink)...")
-    stack = start_stack(state_dir)
+    stack = start_stack(state_dir, extra_env=DEMO_CRM)
     try:
         return _run(stack, out_dir=out_dir, seed=seed, sessions=sessions, started=started)
     finally:
@@ -63,9 +77,22 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
         lambda: {f"metadata-{sid}.json" for sid in due} <= set(files.names()),
     )
     _wait(f"{len(due)} CRM posts", lambda: len(_posted_keys(stack)) >= len(due))
+    settings = Settings()
+    states = {sid: reduce_session(sid, [e for e in events if e.session_id == sid]) for sid in due}
+    with_record = {
+        sid
+        for sid, state in states.items()
+        if any(rules.should_create(state, t, settings.crm) for t in TRIGGERS)
+    }
+    records = bootstrap.crm_records()
+    _wait(
+        f"{len(with_record)} CRM records with their file attached",
+        lambda: all(records.get(sid).attached_version >= 1 for sid in with_record),
+    )
 
     written = _copy_files(files, out_dir)
     _summary(stack, traffic, due, written, out_dir, db)
+    _crm_summary(stack, states, with_record, settings)
     print(f"Demo traffic to files and CRM posts took {time.monotonic() - ready:.1f} s.")
     return 0
 
@@ -123,3 +150,27 @@ def _summary(stack, traffic, due, written, out_dir: Path, db) -> None:
     print(f"CRM posts (webhook, distinct idempotency keys): {len(_posted_keys(stack))}")
     print(f"Bad events kept in quarantine: {sum(reasons.values())} {dict(sorted(reasons.items()))}")
     print("  (list them on a running stack with: sessionctl quarantine list)")
+
+
+def _crm_summary(stack: Stack, states, with_record, settings) -> None:
+    tickets = httpx.get(f"{stack.fake_crm_url}/_admin/records?crm=zendesk", timeout=10).json()
+    tickets = list(tickets["zendesk"]["tickets"].values())
+    why: Counter[str] = Counter()
+    for sid in with_record:
+        state = states[sid]
+        if rules.is_abandoned(state):
+            why["abandoned (abandoned_*_records on)"] += 1
+        elif rules.assignee(state, settings.crm).is_admin:
+            why["no agent known: default admin user"] += 1
+        else:
+            why["assigned to an agent (default rule)"] += 1
+    print(f"CRM records in the look-alike Zendesk: {len(tickets)} (all sessions, due or not)")
+    print(f"  finalized sessions with a record and their file attached: {len(with_record)}")
+    for reason, count in sorted(why.items()):
+        print(f"    {reason:<40} {count}")
+    print(
+        f"  finalized sessions the rules leave without a record: {len(states) - len(with_record)}"
+    )
+    if tickets:
+        sample = tickets[0]
+        print(f'  e.g. #{sample["id"]} "{sample["subject"]}" tags {sample.get("tags")}')

@@ -289,7 +289,10 @@ class FirestoreStore:
             doc["chunks"] = len(chunks)
             batch = self._db.batch()
             for index, chunk in enumerate(chunks):
-                batch.set(ref.collection("chunks").document(f"{index:04d}"), {"raw": chunk})
+                batch.set(
+                    ref.collection("chunks").document(f"{index:04d}"),
+                    {"raw": chunk, "expire_at": doc["expire_at"]},
+                )
             batch.commit()
             self.writes += len(chunks)
         ref.set(doc)

@@ -39,6 +39,11 @@ T = TypeVar("T")
 
 MAX_INLINE_WAIT = 20.0  # a throttle shorter than this is waited out in place
 MAX_CREATE_ATTEMPTS = 8  # then the job is dead-lettered for an operator
+CREATED_PATIENCE_SECONDS = 300  # how long a job waits for its session.created to be stored
+
+
+class SessionIncomplete(TransientError):
+    """The session's ``session.created`` is not stored yet (shuffled delivery): retry soon."""
 
 
 @dataclass
@@ -58,21 +63,32 @@ def handle_crm_message(doc: dict[str, Any], deps: CrmDeps) -> str:
     """Route one message; dead-letter it when the CRM refuses it for good."""
     try:
         if "trigger" in doc:
-            return on_trigger(doc["session_id"], doc["trigger"], deps)
+            return on_trigger(doc["session_id"], doc["trigger"], deps, published_at=_when(doc))
         return on_finalized(doc, deps)
     except CrmRejected as refused:
         return _dead_letter(doc, str(refused), deps)
     except TransientError as failure:
         attempts = deps.records.get(doc["session_id"]).attempts
-        if isinstance(failure, ClaimHeld) or attempts < MAX_CREATE_ATTEMPTS:
+        if isinstance(failure, ClaimHeld | SessionIncomplete) or attempts < MAX_CREATE_ATTEMPTS:
             raise
         return _dead_letter(doc, f"gave up after {attempts} attempts: {failure}", deps)
 
 
-def on_trigger(session_id: str, trigger: rules.Trigger, deps: CrmDeps) -> str:
+def on_trigger(
+    session_id: str,
+    trigger: rules.Trigger,
+    deps: CrmDeps,
+    *,
+    published_at: datetime | None = None,
+) -> str:
     if deps.client is None:
         return "no_crm"
     state = reduce_session(session_id, deps.store.load_events(session_id))
+    if state.created is None and published_at is not None:
+        waited = (deps.clock() - published_at).total_seconds()
+        if waited < CREATED_PATIENCE_SECONDS:
+            # A title and tags need the session type: wait for it rather than guess.
+            raise SessionIncomplete(f"{session_id}: no session.created yet ({waited:.0f} s)")
     if not rules.should_create(state, trigger, deps.settings.crm):
         return "not_due"
     return ensure_record(state, deps)
@@ -179,6 +195,11 @@ def _post_webhook(notice: dict[str, Any], deps: CrmDeps) -> str:
         raise CrmRejected("webhook", "post", str(rejected)) from None
     deps.deliveries.record(key, status="delivered", http_status=status, target="webhook")
     return "delivered"
+
+
+def _when(doc: dict[str, Any]) -> datetime | None:
+    raw = doc.get("published_at")
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
 
 
 def _dead_letter(doc: dict[str, Any], error: str, deps: CrmDeps) -> str:

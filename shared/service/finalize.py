@@ -117,7 +117,15 @@ def finalize_session(
     ):
         log(logger, logging.WARNING, "claim lost before completion", session_id=session_id)
         return "skipped"
-    log(logger, logging.INFO, "session finalized", session_id=session_id, version=version)
+    lag = (now - claim.schedule.due_at).total_seconds()
+    log(
+        logger,
+        logging.INFO,
+        "session finalized",
+        session_id=session_id,
+        version=version,
+        lag_seconds=round(lag, 3),
+    )
     return "written"
 
 

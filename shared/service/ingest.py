@@ -69,7 +69,12 @@ def ingest_message(
         # Also for a duplicate: the first delivery may have died before publishing.
         publisher.publish_json(
             settings.crm_jobs_topic,
-            {"session_id": event.session_id, "trigger": trigger, "event_id": event.event_id},
+            {
+                "session_id": event.session_id,
+                "trigger": trigger,
+                "event_id": event.event_id,
+                "published_at": datetime.now(UTC).isoformat(),
+            },
             session_id=event.session_id,
         )
     return IngestResult("stored" if is_new else "duplicate", event.session_id)

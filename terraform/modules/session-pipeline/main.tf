@@ -1,0 +1,69 @@
+# The session pipeline: three Cloud Functions (2nd gen) around Pub/Sub,
+# Firestore and a bucket. Files are named by concern:
+#   services.tf   APIs the pipeline needs
+#   firestore.tf  database, composite indexes, TTL policies
+#   pubsub.tf     topics, push subscriptions, dead-letter topics
+#   functions.tf  source bucket and archives, the functions, their settings
+#   scheduler.tf  the every-minute tick
+#   storage.tf    the bucket of metadata and data-stream files
+#   secrets.tf    Secret Manager secrets of the CRM credentials
+#   iam.tf        one service account per function, least privilege
+#   monitoring.tf log-based metrics and alert policies
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  prefix = var.prefix == null ? "" : "${var.prefix}-"
+  labels = merge(var.labels, { app = "session-pipeline" })
+
+  # Firestore collection ids. They are the code's defaults, set here once so
+  # that the indexes, the TTL policies and the functions' settings agree.
+  collections = {
+    chunks           = "chunks" # subcollection of a large quarantined message
+    crm_dead_letters = "crm_dead_letters"
+    crm_deliveries   = "crm_deliveries"
+    crm_records      = "crm_records"
+    events           = "events" # subcollection of each session
+    quarantine       = "quarantine"
+    sessions         = "sessions"
+  }
+
+  # The functions: key = directory under functions/ = staged archive name.
+  functions = {
+    crm = {
+      entry_point = "crm"
+      description = "Creates and updates CRM records: trigger jobs and finalized sessions."
+    }
+    finalize = {
+      entry_point = "finalize"
+      description = "On each tick, writes the files of due sessions."
+    }
+    ingest = {
+      entry_point = "ingest"
+      description = "Stores platform events in Firestore."
+    }
+  }
+
+  # What triggers each function: one push subscription per (topic, function),
+  # each with its own dead-letter topic (see pubsub.tf).
+  triggers = {
+    crm_crm_jobs   = { topic = "crm_jobs", function = "crm" }
+    crm_finalized  = { topic = "finalized", function = "crm" }
+    finalize_ticks = { topic = "ticks", function = "finalize" }
+    ingest_events  = { topic = "events", function = "ingest" }
+  }
+
+  topics = {
+    crm_jobs  = "${local.prefix}${var.topic_names.crm_jobs}"
+    events    = "${local.prefix}${var.topic_names.events}"
+    finalized = "${local.prefix}${var.topic_names.finalized}"
+    ticks     = "${local.prefix}${var.topic_names.ticks}"
+  }
+
+  pubsub_agent = (
+    "serviceAccount:service-${data.google_project.this.number}"
+    + "@gcp-sa-pubsub.iam.gserviceaccount.com"
+  )
+}

@@ -1,0 +1,49 @@
+output "dead_letter_subscriptions" {
+  description = "Subscriptions holding each function's dead letters."
+  value = {
+    for k, s in google_pubsub_subscription.dead_letter : k => s.id
+  }
+}
+
+output "files_bucket" {
+  description = "Bucket of the metadata and data-stream files."
+  value       = google_storage_bucket.files.name
+}
+
+output "firestore_database" {
+  description = "Firestore database id."
+  value       = google_firestore_database.this.name
+}
+
+output "functions" {
+  description = "Deployed functions: name, URL and runtime service account."
+  value = {
+    for k, f in google_cloudfunctions2_function.this : k => {
+      name            = f.name
+      uri             = f.service_config[0].uri
+      service_account = google_service_account.function[k].email
+    }
+  }
+}
+
+output "push_service_account" {
+  description = "Identity of the push subscriptions (OIDC tokens)."
+  value       = google_service_account.push.email
+}
+
+output "secrets" {
+  description = "CRM credential secrets, by environment variable; add their versions with gcloud."
+  value = {
+    for k, s in google_secret_manager_secret.crm : k => s.secret_id
+  }
+}
+
+output "source_bucket" {
+  description = "Bucket of the functions' source archives."
+  value       = google_storage_bucket.sources.name
+}
+
+output "topics" {
+  description = "Topic ids by role; publishers of platform events use `events`."
+  value       = { for k, t in google_pubsub_topic.this : k => t.id }
+}
