@@ -4,9 +4,7 @@ Layout (why: keep writes per event near one, and never make one document hot):
 - ``sessions/{session_id}/events/{hash(event_id)}``: one document per distinct
   event, created once (``create`` fails on a redelivery: that is the dedup).
 - ``sessions/{session_id}``: the session's ``Schedule`` plus the finalizer's
-  claim and bookkeeping. ``first_at`` and ``due_at`` are epoch milliseconds
-  (numbers), so that an earlier event moves them with the server-side
-  ``Minimum`` transform instead of a transaction: shuffled bursts never contend. Written only when the schedule changes (first event,
+  claim and bookkeeping (``first_at`` and ``due_at`` in epoch milliseconds). Written only when the schedule changes (first event,
   end, earlier event, late event) and by the finalizer, so a burst of
   hundreds of events into one session touches it a handful of times.
 - ``quarantine/{message_id}``: rejected messages, kept whole.
@@ -25,7 +23,6 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from google.cloud.firestore_v1.transforms import Minimum
 
 from shared.domain.events import Event, parse_envelope
 from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
@@ -133,16 +130,6 @@ class FirestoreStore:
         updated = after_event(current, writing=writing, **change)
         if updated is None:
             return False
-        if not writing and updated.end_at is None:
-            # Only the stuck clock moves back: an atomic minimum, no read-modify-write.
-            ref.update(
-                {
-                    "first_at": Minimum(_ms(updated.first_at)),
-                    "due_at": Minimum(_ms(updated.due_at)),
-                }
-            )
-            self.writes += 1
-            return True
         return self._note_in_transaction(ref, change)
 
     def _note_in_transaction(self, ref, change: dict[str, Any]) -> bool:
@@ -208,6 +195,26 @@ class FirestoreStore:
         claim = run(self._db.transaction())
         self.writes += int(claim is not None)
         return claim
+
+    def defer(self, claim: Claim, due_at: datetime) -> bool:
+        """Give the session back, due at ``due_at`` (the exact stuck-session time)."""
+        ref = self._sessions.document(claim.session_id)
+
+        @firestore.transactional
+        def run(transaction) -> bool:
+            doc = ref.get(transaction=transaction).to_dict() or {}
+            if (doc.get("claim") or {}).get("token") != claim.token:
+                return False
+            current, _ = _schedule_of(doc)
+            if not current.awaits_stuck_timeout:
+                transaction.update(ref, {"claim": None})  # an end came meanwhile: due as is
+            else:
+                transaction.update(ref, {"claim": None, "due_at": _ms(due_at)})
+            return True
+
+        deferred = run(self._db.transaction())
+        self.writes += int(deferred)
+        return deferred
 
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""

@@ -2,32 +2,42 @@
 
 The session document in the store holds only this schedule (the events live
 apart), so that most events never write to it: only the first event of a
-session, its end, an earlier-than-known event and a late event (one that comes
-once writing has begun) change it. The same functions drive ``simulate_writes``,
-which replays a whole history without any store.
+session, its end, and a late event (one that comes once writing has begun)
+change it. The same functions drive ``simulate_writes``, which replays a whole
+history without any store.
+
+A session with no end is due ``stuck_timeout`` after its earliest event. Events
+come shuffled, so the first one stored may not be the earliest: rather than
+rewrite the schedule for every earlier event, the first event sets a provisional
+due time ``STUCK_SLACK`` early, and the finalizer, which reads all the events
+anyway, defers the session to the exact time when it gets there first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.domain.events import Event
 
-# The stuck-session clock moves back only for an event at least this much earlier: a
-# burst of shuffled events must not rewrite the session document once per event.
-STUCK_CLOCK_STEP = timedelta(seconds=1)
+# How much earlier than the first stored event the real first event may be.
+STUCK_SLACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class Schedule:
-    first_at: datetime  # earliest occurred_at seen: the stuck-session clock starts here
+    first_at: datetime  # occurred_at of the first event stored
     due_at: datetime  # when the next write is due, if pending
     pending: bool = True  # a write is owed
     end_at: datetime | None = None  # occurred_at of session.ended
     version: int = 0  # versions written so far
     late_seq: int = 0  # bumped by each event that comes once writing has begun
+
+    @property
+    def awaits_stuck_timeout(self) -> bool:
+        """Never written and never ended: due only through the stuck-session rule."""
+        return self.version == 0 and self.end_at is None
 
 
 def after_event(
@@ -45,9 +55,9 @@ def after_event(
     event may miss that write, so it owes a rewrite 15 minutes after the event.
     """
     if current is None:
-        end_at = occurred_at if is_end else None
-        due = end_at + delay if end_at else occurred_at + stuck_timeout
-        return Schedule(first_at=occurred_at, due_at=due, end_at=end_at)
+        if is_end:
+            return Schedule(first_at=occurred_at, due_at=occurred_at + delay, end_at=occurred_at)
+        return Schedule(first_at=occurred_at, due_at=occurred_at + stuck_timeout - STUCK_SLACK)
     if writing:
         due = occurred_at + delay
         if current.pending:
@@ -65,10 +75,12 @@ def after_event(
         )
     if is_end and (current.end_at is None or occurred_at < current.end_at):
         return replace(current, end_at=occurred_at, due_at=occurred_at + delay)
-    if current.end_at is None and occurred_at <= current.first_at - STUCK_CLOCK_STEP:
-        # Without an end, the due time is the stuck clock, which starts at the first event.
-        return replace(current, first_at=occurred_at, due_at=occurred_at + stuck_timeout)
     return None
+
+
+def stuck_due(events: Sequence[Event], stuck_timeout: timedelta) -> datetime:
+    """The exact stuck-session due time: ``stuck_timeout`` after the earliest event."""
+    return min(e.occurred_at for e in events) + stuck_timeout
 
 
 def after_write(current: Schedule, *, version: int, late_seq_seen: int) -> Schedule:
@@ -121,6 +133,11 @@ def simulate_writes(
     def write_due_until(limit: datetime) -> None:
         nonlocal schedule
         while schedule is not None and schedule.pending and schedule.due_at <= limit:
+            if schedule.awaits_stuck_timeout:
+                exact = stuck_due(arrived, stuck_timeout)
+                if exact > schedule.due_at:  # the finalizer defers to the exact time
+                    schedule = replace(schedule, due_at=exact)
+                    continue
             version = schedule.version + 1
             writes.append(Write(at=schedule.due_at, version=version, events=tuple(arrived)))
             schedule = after_write(schedule, version=version, late_seq_seen=schedule.late_seq)

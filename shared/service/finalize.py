@@ -20,6 +20,7 @@ from shared.adapters.gcs_files import GcsFiles, GenerationMismatch
 from shared.adapters.pubsub import Publisher
 from shared.config import Settings
 from shared.domain.files import datastream_name, encode, metadata_name, render_files
+from shared.domain.schedule import stuck_due
 from shared.logs import get_logger, log
 
 logger = get_logger("finalize")
@@ -31,6 +32,7 @@ TicketLookup = Callable[[str], tuple[str | None, str | None]]
 class FinalizeReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -68,14 +70,20 @@ def finalize_session(
     settings: Settings,
     ticket_of: TicketLookup = lambda session_id: (None, None),
 ) -> str:
-    """Write one due session; return ``written``, ``unchanged`` or ``skipped``."""
+    """Write one due session; return ``written``, ``unchanged``, ``deferred`` or ``skipped``."""
     claim = store.claim(session_id, now, lease=settings.claim_lease)
     if claim is None:
         return "skipped"
+    events = store.load_events(session_id)
+    if claim.schedule.awaits_stuck_timeout:
+        exact = stuck_due(events, settings.stuck_timeout)
+        if exact > now:  # the provisional time was early: the first event stored was not
+            store.defer(claim, exact)
+            return "deferred"
     version = claim.schedule.version + 1
     rendered = render_files(
         session_id,
-        store.load_events(session_id),
+        events,
         version=version,
         updated_at=now,
         zone=settings.zone,

@@ -29,9 +29,10 @@ def ingest_all(pipe, bodies, workers: int):
         return list(pool.map(one, bodies))
 
 
-def test_writes_per_event_on_demo_traffic(emulators):
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_writes_per_event_on_demo_traffic(emulators, seed):
     pipe = make_pipeline(emulators.project)
-    traffic = simulate_traffic(seed=7, now=datetime.now(UTC), sessions=60)
+    traffic = simulate_traffic(seed=seed, now=datetime.now(UTC), sessions=60)
     started = time.perf_counter()
     outcomes = ingest_all(pipe, traffic.lines, workers=8)
     elapsed = time.perf_counter() - started
@@ -41,7 +42,7 @@ def test_writes_per_event_on_demo_traffic(emulators):
     per_event = event_writes / stored
     per_message = pipe.store.writes / len(outcomes)
     print(
-        f"\ndemo traffic: {len(outcomes)} messages, {stored} distinct events, "
+        f"\ndemo traffic (seed {seed}): {len(outcomes)} messages, {stored} distinct events, "
         f"{quarantined} quarantined; {pipe.store.writes} document writes; "
         f"{per_event:.3f} writes per ingested event ({per_message:.3f} per message); "
         f"{len(outcomes) / elapsed:.0f} messages/s with 8 threads"

@@ -81,8 +81,10 @@ def test_a_redelivered_old_event_does_not_make_a_new_version(pipe):
 def test_a_stuck_session_is_failed_with_no_end_event_after_the_timeout(pipe):
     script = handled_call(unique("s"))
     script.docs = [d for d in script.docs if d["type"] != "session.ended"]
-    ingest(pipe.store, script.events())
-    assert run_tick(pipe, T0 + timedelta(hours=23, minutes=59)).written == []
+    ingest(pipe.store, list(reversed(script.events())))  # the earliest event comes last
+    report = run_tick(pipe, T0 + timedelta(hours=23, minutes=59))
+    assert report.written == [] and report.deferred == [script.session_id]
+    assert run_tick(pipe, T0 + timedelta(hours=23, minutes=59, seconds=59)).written == []
     assert run_tick(pipe, T0 + timedelta(hours=24)).written == [script.session_id]
     doc = read_metadata(pipe, script.session_id)
     assert (doc["status"], doc["fail_reason"]) == ("failed", "no_end_event")

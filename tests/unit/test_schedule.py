@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.domain.schedule import after_event, after_write, is_due, simulate_writes
+from shared.domain.schedule import (
+    STUCK_SLACK,
+    after_event,
+    after_write,
+    is_due,
+    simulate_writes,
+    stuck_due,
+)
 from tests.factory import T0, SessionScript, handled_call
 
 DELAY = timedelta(minutes=15)
@@ -46,34 +53,25 @@ def test_a_session_without_end_is_due_after_the_stuck_timeout_and_rewritten_when
     assert ended.version == 2
 
 
-def test_an_event_earlier_than_known_moves_the_stuck_clock_back():
+def test_the_first_event_sets_a_provisional_stuck_time_that_earlier_events_do_not_move():
     first = after_event(
         None, occurred_at=T0, is_end=False, writing=False, delay=DELAY, stuck_timeout=STUCK
     )
+    assert first.due_at == T0 + STUCK - STUCK_SLACK and first.awaits_stuck_timeout
     earlier = after_event(
         first,
-        occurred_at=T0 - timedelta(hours=1),
-        is_end=False,
-        writing=False,
-        delay=DELAY,
-        stuck_timeout=STUCK,
-    )
-    assert earlier.due_at == T0 - timedelta(hours=1) + STUCK
-
-
-def test_an_event_under_a_second_earlier_does_not_move_the_stuck_clock():
-    first = after_event(
-        None, occurred_at=T0, is_end=False, writing=False, delay=DELAY, stuck_timeout=STUCK
-    )
-    earlier = after_event(
-        first,
-        occurred_at=T0 - timedelta(milliseconds=500),
+        occurred_at=T0 - timedelta(minutes=30),
         is_end=False,
         writing=False,
         delay=DELAY,
         stuck_timeout=STUCK,
     )
     assert earlier is None
+
+
+def test_the_exact_stuck_time_is_a_day_after_the_earliest_event():
+    events = handled_call().events()
+    assert stuck_due(list(reversed(events)), STUCK) == T0 + STUCK
 
 
 def test_an_event_that_changes_nothing_writes_nothing():
