@@ -138,3 +138,17 @@ def test_bad_input_is_quarantined_listed_and_replayed_after_a_fix(e2e_stack, cap
     publish_tick(e2e_stack, END + timedelta(minutes=15))
     doc = wait_for("metadata file", lambda: metadata(script.session_id))
     assert doc["event_count"] == len(script.docs)
+
+
+def test_show_prints_the_live_session_card_before_finalization(e2e_stack, capsys):
+    script = handled_call(unique("e2e"))
+    script.docs = [d for d in script.docs if d["type"] not in ("session.ended",)][:9]
+    publish_lines(e2e_stack, [raw(d) for d in script.docs])
+    wait_for("events", lambda: stored_events(script.session_id) == len(script.docs))
+    state_dir = e2e_stack.log_dir.rsplit("/logs", 1)[0]
+    capsys.readouterr()
+    assert sessionctl(["--state-dir", state_dir, "show", script.session_id]) == 0
+    card = capsys.readouterr().out
+    assert "blue" in card and script.session_id in card
+    assert "Noam B" in card and "Billing" in card
+    assert "waiting in queue" in card and "connected to agent" in card
