@@ -8,18 +8,18 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.domain.events import parse_timestamp
-
 
 def _state_dir(args: argparse.Namespace) -> Path:
     return Path(args.state_dir or os.environ.get("SESSIONCTL_STATE_DIR") or ".sessionctl")
 
 
 def _iso(value: str) -> datetime:
+    """An RFC 3339 date-time; one written without an offset is taken as UTC."""
     try:
-        return parse_timestamp(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _use_stack(args: argparse.Namespace):

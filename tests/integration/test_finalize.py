@@ -129,3 +129,26 @@ def test_a_crash_between_the_write_and_the_mark_is_repaired_by_the_next_tick(pip
     assert doc["version"] == 1  # repaired in place, not a second version
     assert pipe.store.session_doc(sid)["version"] == 1
     assert run_tick(pipe, now + timedelta(hours=1)).written == []
+
+
+def test_two_rewrites_racing_give_one_new_version(pipe):
+    scripts = [handled_call(unique("s")) for _ in range(4)]
+    for script in scripts:
+        ingest(pipe.store, script.events())
+    run_tick(pipe, END + timedelta(minutes=15))
+    for script in scripts:
+        script.at(1000).add("session.disposition", {"code": "Callback"})
+        ingest(pipe.store, script.events()[-1:])
+    now = T0 + timedelta(seconds=1000) + timedelta(minutes=15)
+    reports = []
+    threads = [
+        threading.Thread(target=lambda: reports.append(run_tick(pipe, now))) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(s for r in reports for s in r.written) == sorted(s.session_id for s in scripts)
+    for script in scripts:
+        doc = read_metadata(pipe, script.session_id)
+        assert doc["version"] == 2 and doc["disposition"]["code"] == "Callback"
