@@ -269,7 +269,8 @@ def parse_envelope(doc: dict[str, Any]) -> Event:
         raise BadInput("bad_timestamp", f"occurred_at {doc['occurred_at']!r}: {exc}") from None
     _check_envelope_fields(doc)
     payload = _parse_payload(event_type, doc["data"])
-    return Event(
+    # Every field was checked above: construct without validating twice (the hot path).
+    return Event.model_construct(
         event_id=doc["event_id"],
         session_id=doc["session_id"],
         channel=doc["channel"],

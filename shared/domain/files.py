@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+import orjson
+
 from shared.domain.events import Event
 from shared.domain.metadata import build_metadata, fmt
 from shared.domain.session import SessionState, reduce_session
@@ -35,7 +37,11 @@ class SessionFiles:
 
 
 def encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
+    """UTF-8 JSON, indented for people; orjson for speed, the stdlib for what it refuses."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    except TypeError:  # e.g. an integer wider than 64 bits in a payload
+        return json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 def build_datastream(
@@ -95,5 +101,8 @@ def content_hash(metadata: dict[str, Any], datastream: dict[str, Any]) -> str:
         "metadata": {k: v for k, v in metadata.items() if k not in volatile},
         "datastream": datastream["events"],
     }
-    raw = json.dumps(stable, sort_keys=True, default=str).encode("utf-8")
+    try:
+        raw = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        raw = json.dumps(stable, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(raw).hexdigest()
