@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.errors import TransientError
@@ -108,7 +109,14 @@ class FirestoreCrmRecords:
             )
             return RecordClaim(session_id, token, earlier_attempt=attempts > 0)
 
-        return run(self._db.transaction())
+        try:
+            return run(self._db.transaction())
+        except gexc.Aborted as lost:
+            raise ClaimHeld(session_id) from lost
+        except ValueError as lost:  # every attempt aborted: other workers are claiming it too
+            if not isinstance(lost.__cause__, gexc.Aborted):
+                raise
+            raise ClaimHeld(session_id) from lost
 
     def created(self, claim: RecordClaim, record_id: str, url: str | None) -> None:
         self._records.document(claim.session_id).set(

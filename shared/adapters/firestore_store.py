@@ -216,6 +216,18 @@ class FirestoreStore:
         self.writes += int(deferred)
         return deferred
 
+    def back_off(self, claim: Claim, until: datetime) -> None:
+        """Give a session that failed to finalize back, due again at ``until``.
+
+        So that one session that cannot be written does not hold the head of the due
+        queue and starve the others.
+        """
+        ref = self._sessions.document(claim.session_id)
+        doc = ref.get().to_dict() or {}
+        if (doc.get("claim") or {}).get("token") == claim.token:
+            ref.update({"claim": None, "due_at": _ms(until)})
+            self.writes += 1
+
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""
         doc = self._sessions.document(claim.session_id).get().to_dict() or {}
@@ -277,8 +289,11 @@ class FirestoreStore:
     # --- quarantine ---------------------------------------------------------------------
 
     def quarantine(self, record: QuarantineRecord) -> None:
-        """Keep a rejected message whole; a redelivery overwrites it with the same content."""
+        """Keep a rejected message whole, once: a redelivery leaves the first record as it is
+        (an operator may have replayed it meanwhile)."""
         ref = self._quarantine.document(_safe_id(record.id))
+        if ref.get().exists:
+            return
         doc: dict[str, Any] = {
             "message_id": record.id,
             "attributes": record.attributes,
@@ -302,7 +317,10 @@ class FirestoreStore:
                 )
             batch.commit()
             self.writes += len(chunks)
-        ref.set(doc)
+        try:
+            ref.create(doc)  # the record last: its presence means the chunks are all there
+        except gexc.AlreadyExists:
+            return
         self.writes += 1
 
     def list_quarantine(self, *, include_replayed: bool = False) -> list[QuarantineRecord]:

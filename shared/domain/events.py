@@ -222,7 +222,7 @@ class Event(BaseModel):
             "session_id": self.session_id,
             "channel": self.channel,
             "type": self.type,
-            "occurred_at": self.occurred_at.isoformat(timespec="milliseconds"),
+            "occurred_at": self.occurred_at.isoformat(),
             "data": self.data,
         }
         if self.sequence is not None:
@@ -230,14 +230,14 @@ class Event(BaseModel):
         return out
 
 
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 def parse_timestamp(value: Any) -> datetime:
     """An RFC 3339 timestamp with an offset, or ``ValueError``."""
-    if not isinstance(value, str) or "T" not in value.upper():
-        raise ValueError("not an RFC 3339 date-time")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("no UTC offset")
-    return parsed
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("not an RFC 3339 date-time with an offset")
+    return datetime.fromisoformat(value.upper().replace(" ", "T"))
 
 
 def parse_event(raw: bytes) -> Event:
@@ -302,7 +302,14 @@ def _check_envelope_fields(doc: dict[str, Any]) -> None:
 def _parse_payload(event_type: str, data: dict[str, Any]) -> Open:
     from shared.domain.stream import STREAM_PAYLOAD_MODELS  # here: stream.py builds on Open
 
-    model = PAYLOAD_MODELS.get(event_type) or STREAM_PAYLOAD_MODELS.get(event_type, StreamPayload)
+    model = PAYLOAD_MODELS.get(event_type)
+    if model is None:
+        # A data-stream item is kept whatever it holds: a field of an unexpected type is
+        # no reason to lose it, so it falls back to the untyped payload.
+        try:
+            return STREAM_PAYLOAD_MODELS.get(event_type, StreamPayload).model_validate(data)
+        except ValidationError:
+            return StreamPayload.model_validate(data)
     try:
         payload = model.model_validate(data)
     except ValidationError as exc:
@@ -317,8 +324,9 @@ def _parse_payload(event_type: str, data: dict[str, Any]) -> Open:
                 "status_mismatch",
                 f"status {payload.status!r} with code {payload.status_code} is off the table",
             )
-    for name, value in data.items():
-        if name.endswith("_at") and isinstance(value, str) and event_type in PAYLOAD_MODELS:
+    for name in model.model_fields:
+        value = data.get(name)
+        if name.endswith("_at") and value is not None:
             try:
                 parse_timestamp(value)
             except ValueError as exc:

@@ -310,7 +310,10 @@ def _times(state: SessionState) -> dict[str, datetime | None]:
 def _scheduled_at(state: SessionState) -> datetime | None:
     raw = state.created.scheduled_at if state.created else None
     if raw:
-        return parse_timestamp(raw)
+        try:
+            return parse_timestamp(raw)
+        except ValueError:
+            pass  # ingest refuses such a value; an older stored event must not stop the file
     return state.status_first_at.get("scheduled")
 
 

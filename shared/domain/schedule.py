@@ -30,7 +30,7 @@ class Schedule:
     first_at: datetime  # occurred_at of the first event stored
     due_at: datetime  # when the next write is due, if pending
     pending: bool = True  # a write is owed
-    end_at: datetime | None = None  # occurred_at of session.ended
+    end_at: datetime | None = None  # occurred_at of the last session.ended
     version: int = 0  # versions written so far
     late_seq: int = 0  # bumped by each event that comes once writing has begun
 
@@ -63,7 +63,7 @@ def after_event(
         if current.pending:
             due = max(due, current.due_at)
         end_at = current.end_at
-        if is_end and (end_at is None or occurred_at < end_at):
+        if is_end and (end_at is None or occurred_at > end_at):
             end_at = occurred_at
         return replace(
             current,
@@ -73,7 +73,8 @@ def after_event(
             pending=True,
             late_seq=current.late_seq + 1,
         )
-    if is_end and (current.end_at is None or occurred_at < current.end_at):
+    if is_end and (current.end_at is None or occurred_at > current.end_at):
+        # The last session.ended is the one the file reports: the 15 minutes run from it.
         return replace(current, end_at=occurred_at, due_at=occurred_at + delay)
     return None
 
@@ -122,8 +123,11 @@ def simulate_writes(
     A finalizer that runs exactly when a session falls due stands in for the
     once-a-minute tick; events that have not occurred by ``now`` have not come.
     """
+    first_of_each: dict[str, Event] = {}
+    for event in events:  # a resend under the same id: the first one stored is kept
+        first_of_each.setdefault(event.event_id, event)
     arrivals = sorted(
-        (e for e in {e.event_id: e for e in events}.values() if e.occurred_at <= now),
+        (e for e in first_of_each.values() if e.occurred_at <= now),
         key=lambda e: (e.occurred_at, e.event_id),
     )
     schedule: Schedule | None = None

@@ -68,8 +68,10 @@ def handle_crm_message(doc: dict[str, Any], deps: CrmDeps) -> str:
     except CrmRejected as refused:
         return _dead_letter(doc, str(refused), deps)
     except TransientError as failure:
+        if isinstance(failure, ClaimHeld | SessionIncomplete | CrmThrottled):
+            raise  # "not now" is no failure: the job waits its turn, never for an operator
         attempts = deps.records.get(doc["session_id"]).attempts
-        if isinstance(failure, ClaimHeld | SessionIncomplete) or attempts < MAX_CREATE_ATTEMPTS:
+        if attempts < MAX_CREATE_ATTEMPTS:
             raise
         return _dead_letter(doc, f"gave up after {attempts} attempts: {failure}", deps)
 

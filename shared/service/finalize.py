@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.adapters.firestore_store import Claim, FirestoreStore
 from shared.adapters.gcs_files import GcsFiles, GenerationMismatch
@@ -24,6 +24,7 @@ from shared.domain.schedule import stuck_due
 from shared.logs import get_logger, log
 
 logger = get_logger("finalize")
+RETRY_AFTER_FAILURE = timedelta(minutes=2)
 # The session's CRM record (id, url), once known: the file carries it.
 TicketLookup = Callable[[str], tuple[str | None, str | None]]
 
@@ -33,6 +34,7 @@ class FinalizeReport:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -74,6 +76,26 @@ def finalize_session(
     claim = store.claim(session_id, now, lease=settings.claim_lease)
     if claim is None:
         return "skipped"
+    try:
+        return _write_claimed(claim, now, store, files, publisher, settings, ticket_of)
+    except Exception:
+        # One session that cannot be written (a dependency down, a bug on odd data) must
+        # not stop the others: log it and give it back, due again a little later.
+        logger.exception("finalizing failed", extra={"fields": {"session_id": session_id}})
+        store.back_off(claim, now + RETRY_AFTER_FAILURE)
+        return "failed"
+
+
+def _write_claimed(
+    claim: Claim,
+    now: datetime,
+    store: FirestoreStore,
+    files: GcsFiles,
+    publisher: Publisher,
+    settings: Settings,
+    ticket_of: TicketLookup,
+) -> str:
+    session_id = claim.session_id
     events = store.load_events(session_id)
     if claim.schedule.awaits_stuck_timeout:
         exact = stuck_due(events, settings.stuck_timeout)

@@ -152,3 +152,20 @@ def test_two_rewrites_racing_give_one_new_version(pipe):
     for script in scripts:
         doc = read_metadata(pipe, script.session_id)
         assert doc["version"] == 2 and doc["disposition"]["code"] == "Callback"
+
+
+def test_a_session_that_cannot_be_written_does_not_stop_the_others(pipe):
+    from shared.adapters.firestore_store import event_doc_id
+
+    poisoned, healthy = handled_call(unique("s")), handled_call(unique("s"))
+    ingest(pipe.store, poisoned.events())
+    ingest(pipe.store, healthy.events())
+    # A stored event that no longer parses (say, written by an older release).
+    events = pipe.store._sessions.document(poisoned.session_id).collection("events")
+    events.document(event_doc_id(poisoned.docs[0]["event_id"])).update({"envelope": "{oops"})
+    now = END + timedelta(minutes=15)
+    report = run_tick(pipe, now)
+    assert report.failed == [poisoned.session_id]
+    assert report.written == [healthy.session_id]
+    assert poisoned.session_id not in pipe.store.due_sessions(now + timedelta(minutes=1), 50)
+    assert poisoned.session_id in pipe.store.due_sessions(now + timedelta(minutes=2), 50)

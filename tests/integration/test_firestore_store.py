@@ -118,3 +118,12 @@ def test_quarantine_keeps_small_and_large_messages_whole(pipe):
     pipe.store.mark_replayed(small.id, "new-1")
     assert [r.id for r in pipe.store.list_quarantine()] == [large.id]
     assert pipe.store.get_quarantine(small.id).replayed_as == "new-1"
+
+
+def test_a_redelivered_rejected_message_keeps_its_replayed_mark(pipe):
+    now = datetime.now(UTC)
+    record = QuarantineRecord(unique("m"), b"{bad", {}, "not_json", "d", now)
+    pipe.store.quarantine(record)
+    pipe.store.mark_replayed(record.id, "new-7")
+    pipe.store.quarantine(record)  # Pub/Sub delivers it once more
+    assert pipe.store.get_quarantine(record.id).replayed_as == "new-7"

@@ -122,3 +122,19 @@ def test_sequence_must_be_a_non_negative_integer():
     assert reason_of(raw(doc)) == "invalid_field"
     doc["sequence"] = 3
     assert parse_event(json.dumps(doc).encode()).sequence == 3
+
+
+def test_a_stream_item_with_an_unexpected_field_type_is_kept_not_refused():
+    doc = envelope("stream.custom_data", {"custom_data": "junk instead of a map"})
+    assert parse_event(raw(doc)).data == {"custom_data": "junk instead of a map"}
+
+
+def test_unknown_extra_keys_named_like_times_are_kept_as_sent():
+    doc = envelope("session.csat", {"rating": 3, "rated_at": "soon"})
+    assert parse_event(raw(doc)).data["rated_at"] == "soon"
+
+
+@pytest.mark.parametrize("value", [1694414400, "next week", "2023-W37-1T10:00:00Z"])
+def test_a_known_payload_time_that_is_not_rfc3339_is_refused(value):
+    doc = envelope("session.created", {"session_type": "Voice inbound", "scheduled_at": value})
+    assert reason_of(raw(doc)) == "bad_timestamp"
