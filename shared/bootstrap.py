@@ -84,7 +84,10 @@ def webhook() -> WebhookClient | None:
 def crm_deps() -> CrmDeps:
     """The CRM function's collaborators; the budget lives as long as the instance."""
     settings = get_settings()
-    client = crm_client(settings.crm, timeout=settings.crm_timeout_seconds)
+    budget = RateBudget(settings.crm_calls_per_minute)
+    client = crm_client(
+        settings.crm, timeout=settings.crm_timeout_seconds, before_request=budget.acquire
+    )
     return CrmDeps(
         settings=settings,
         store=store(),
@@ -93,5 +96,5 @@ def crm_deps() -> CrmDeps:
         client=client,
         target=file_target(settings.crm, client, timeout=settings.crm_timeout_seconds),
         webhook=webhook(),
-        budget=RateBudget(settings.crm_calls_per_minute),
+        budget=budget,
     )

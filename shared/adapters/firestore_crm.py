@@ -9,6 +9,7 @@ before creating again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.domain.errors import TransientError
+from shared.logs import get_logger, log
+
+logger = get_logger("crm_records")
 
 
 class ClaimHeld(TransientError):
@@ -118,15 +122,45 @@ class FirestoreCrmRecords:
                 raise
             raise ClaimHeld(session_id) from lost
 
-    def created(self, claim: RecordClaim, record_id: str, url: str | None) -> None:
-        self._records.document(claim.session_id).set(
-            {"record_id": record_id, "url": url, "claim": None, "created_at": self._clock()},
-            merge=True,
-        )
+    def created(self, claim: RecordClaim, record_id: str, url: str | None) -> str:
+        """Store the record; return the id the session keeps.
+
+        A worker whose lease ran out may learn, here, that another stored a record
+        first: the first stays the session's record, and the clash is reported (the
+        CRM then holds two records of one session, which an operator merges).
+        """
+        ref = self._records.document(claim.session_id)
+
+        @firestore.transactional
+        def run(transaction) -> str:
+            doc = ref.get(transaction=transaction).to_dict() or {}
+            kept = doc.get("record_id")
+            if kept and kept != record_id:
+                return kept
+            update = {"record_id": record_id, "url": url, "created_at": self._clock()}
+            if (doc.get("claim") or {}).get("token") == claim.token:
+                update["claim"] = None
+            transaction.set(ref, update, merge=True)
+            return record_id
+
+        kept = run(self._db.transaction())
+        if kept != record_id:
+            log(
+                logger,
+                logging.ERROR,
+                "a second CRM record was created for one session",
+                session_id=claim.session_id,
+                kept=kept,
+                duplicate=record_id,
+            )
+        return kept
 
     def release(self, claim: RecordClaim) -> None:
         """Give the claim back after a failed attempt, so a retry need not wait for the lease."""
-        self._records.document(claim.session_id).set({"claim": None}, merge=True)
+        ref = self._records.document(claim.session_id)
+        doc = ref.get().to_dict() or {}
+        if (doc.get("claim") or {}).get("token") == claim.token:
+            ref.update({"claim": None})
 
     def attached(self, session_id: str, version: int, attachment_id: str) -> None:
         self._records.document(session_id).set(

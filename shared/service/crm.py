@@ -165,10 +165,12 @@ def _create_or_attach(state: SessionState, deps: CrmDeps) -> RecordRef:
 
 
 def _call(deps: CrmDeps, fn: Callable[[], T]) -> T:
-    """One CRM call inside the budget; a short throttle is waited out, a long one raised."""
+    """One CRM operation; a short throttle is waited out, a long one raised.
+
+    The budget paces each HTTP request (the client's request hook waits for a slot);
+    here a throttle answer only closes the budget for the time the CRM asked.
+    """
     for attempt in range(3):
-        if deps.budget is not None:
-            deps.budget.acquire()
         try:
             return fn()
         except CrmThrottled as throttled:

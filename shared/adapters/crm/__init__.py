@@ -6,6 +6,8 @@ The generic webhook (``shared.adapters.webhook``) is built by its own module;
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef
 from shared.adapters.crm.email import EmailFileSender
 from shared.adapters.crm.freshdesk import FreshdeskClient
@@ -28,9 +30,23 @@ __all__ = [
 ]
 
 
-def crm_client(settings: CrmSettings, *, timeout: float = 10.0) -> CrmClient | None:
-    """The client of the configured CRM (``None`` for ``none`` and ``webhook``)."""
-    options = {"throttle_default": settings.throttle_default_seconds, "timeout": timeout}
+def crm_client(
+    settings: CrmSettings,
+    *,
+    timeout: float = 10.0,
+    before_request: Callable[[], object] | None = None,
+) -> CrmClient | None:
+    """The client of the configured CRM (``None`` for ``none`` and ``webhook``).
+
+    ``before_request`` runs before every HTTP request the client sends (the call budget
+    waits there), so a method that makes several requests spends several slots.
+    """
+    hooks = {"request": [lambda request: before_request()]} if before_request else None
+    options = {
+        "throttle_default": settings.throttle_default_seconds,
+        "timeout": timeout,
+        "event_hooks": hooks,
+    }
     url = settings.base_url
     if settings.kind == "zendesk":
         return ZendeskClient(url, settings.zendesk, **options)

@@ -39,11 +39,13 @@ class FreshdeskClient:
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
+        event_hooks: dict[str, list] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
         self._throttle_default = throttle_default
         self._http = httpx.Client(
+            event_hooks=event_hooks or {},
             base_url=f"{self._base}/api/v2",
             auth=httpx.BasicAuth(settings.api_key.get_secret_value(), "X"),
             headers={"Accept": "application/json"},

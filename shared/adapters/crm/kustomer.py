@@ -42,12 +42,14 @@ class KustomerClient:
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
+        event_hooks: dict[str, list] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._app = (settings.app_url or self._base).rstrip("/")
         self._settings = settings
         self._throttle_default = throttle_default
         self._http = httpx.Client(
+            event_hooks=event_hooks or {},
             base_url=self._base,
             headers={
                 "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
@@ -55,7 +57,9 @@ class KustomerClient:
             },
             timeout=timeout,
         )
-        self._storage = httpx.Client(timeout=timeout)  # presigned uploads: no API key
+        self._storage = httpx.Client(
+            timeout=timeout, event_hooks=event_hooks or {}
+        )  # presigned uploads: no API key
 
     def close(self) -> None:
         self._http.close()

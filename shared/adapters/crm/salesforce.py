@@ -39,11 +39,14 @@ class SalesforceClient:
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
+        event_hooks: dict[str, list] | None = None,
     ) -> None:
         self._login_url = base_url.rstrip("/")
         self._settings = settings
         self._throttle_default = throttle_default
-        self._http = httpx.Client(headers={"Accept": "application/json"}, timeout=timeout)
+        self._http = httpx.Client(
+            event_hooks=event_hooks or {}, headers={"Accept": "application/json"}, timeout=timeout
+        )
         self._token: str | None = None
         self._instance_url: str | None = None
 

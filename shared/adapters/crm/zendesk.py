@@ -40,11 +40,13 @@ class ZendeskClient:
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
+        event_hooks: dict[str, list] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
         self._throttle_default = throttle_default
         self._http = httpx.Client(
+            event_hooks=event_hooks or {},
             base_url=f"{self._base}/api/v2",
             auth=httpx.BasicAuth(f"{settings.email}/token", settings.api_token.get_secret_value()),
             headers={"Accept": "application/json"},
