@@ -62,21 +62,35 @@ def cmd_local_down(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from sessionctl.feed import publish_lines
+    from sessionctl.feed import publish_and_track, wait_ingested
+    from shared import bootstrap
 
     stack = _use_stack(args)
     with open(args.events, "rb") as handle:
-        count = publish_lines(stack, handle)
-    print(f"published {count} messages to {stack.topics['events']}")
+        published = publish_and_track(stack, handle)
+    print(f"published {published.count} messages to {stack.topics['events']}")
+    if not args.no_wait:
+        stored, kept = wait_ingested(bootstrap.store(), published)
+        print(f"ingested: {stored} distinct events stored, {kept} rejected messages kept")
     return 0
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
-    from sessionctl.feed import publish_tick
+    from sessionctl.feed import publish_tick, wait_tick
+    from shared import bootstrap
 
     stack = _use_stack(args)
     message_id = publish_tick(stack, args.now)
     print(f"tick {message_id} published to {stack.topics['ticks']}")
+    if not args.no_wait:
+        done = wait_tick(bootstrap.store(), message_id)
+        counts = ", ".join(
+            f"{done.get(k, 0)} {k}"
+            for k in ("written", "unchanged", "deferred", "skipped", "failed")
+        )
+        print(f"finalizer at {done['now'].isoformat()}: {counts}")
+        for session_id in done.get("written_ids", []):
+            print(f"  wrote metadata-{session_id}.json")
     return 0
 
 
@@ -165,10 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish = commands.add_parser("publish", help="publish envelopes (JSONL) to the events topic")
     publish.add_argument("events")
+    publish.add_argument(
+        "--no-wait", action="store_true", help="return once published, not once ingested"
+    )
     publish.set_defaults(func=cmd_publish)
 
     tick = commands.add_parser("tick", help="publish a finalizer tick")
     tick.add_argument("--now", type=_iso, help="the time the tick stands for (local only)")
+    tick.add_argument(
+        "--no-wait", action="store_true", help="return once published, not once finalized"
+    )
     tick.set_defaults(func=cmd_tick)
 
     replay = commands.add_parser("replay", help="compute the files from a JSONL file, offline")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from sessionctl.feed import publish_lines, publish_tick
+from sessionctl.feed import publish_and_track, publish_tick, wait_ingested, wait_tick
 from sessionctl.local_stack import Stack, start_stack, stop_stack
 from sessionctl.replay import replay
 from sessionctl.simulate import simulate_traffic
@@ -61,15 +61,15 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     print(f"Stack ready in {ready - started:.1f} s.")
     traffic = simulate_traffic(seed=seed, now=datetime.now(UTC), sessions=sessions)
     events = [parse_event(json.dumps(e).encode()) for s in traffic.sessions for e in s.events]
-    published = publish_lines(stack, traffic.lines)
-    print(f"Published {published} messages ({len(traffic.bad_lines)} bad ones among them).")
+    published = publish_and_track(stack, traffic.lines)
+    print(f"Published {published.count} messages ({len(traffic.bad_lines)} bad ones among them).")
+    stored, kept = wait_ingested(bootstrap.store(), published, timeout=WAIT_SECONDS)
+    print(f"  ok: {stored} distinct events stored, {kept} bad messages kept")
 
     db = bootstrap.firestore_client()
-    _wait("events stored", lambda: _count(db, "events", group=True) >= len(events))
-    _wait("bad messages kept", lambda: _count(db, "quarantine") >= len(traffic.bad_lines))
-
     now = datetime.now(UTC)
-    publish_tick(stack)
+    tick = wait_tick(bootstrap.store(), publish_tick(stack), timeout=WAIT_SECONDS)
+    print(f"  ok: the finalizer wrote {tick.get('written', 0)} sessions")
     due = {f.session_id: f for f in replay(events, now=now, settings=Settings())}
     files = bootstrap.files()
     _wait(
@@ -104,11 +104,6 @@ def _wait(what: str, done: Callable[[], bool]) -> None:
             raise TimeoutError(f"gave up waiting for {what} after {WAIT_SECONDS} s")
         time.sleep(0.5)
     print(f"  ok: {what}")
-
-
-def _count(db, collection: str, *, group: bool = False) -> int:
-    query = db.collection_group(collection) if group else db.collection(collection)
-    return int(query.count().get()[0][0].value)
 
 
 def _posted_keys(stack: Stack) -> set[str]:

@@ -16,12 +16,15 @@ from shared.service.tick import tick_time
 @functions_framework.cloud_event
 def finalize(cloud_event) -> None:
     settings = get_settings()
-    now = tick_time(message_from_cloud_event(cloud_event).data, settings)
-    finalize_due(
+    message = message_from_cloud_event(cloud_event)
+    now = tick_time(message.data, settings)
+    store = bootstrap.store()
+    report = finalize_due(
         now,
-        store=bootstrap.store(),
+        store=store,
         files=bootstrap.files(),
         publisher=bootstrap.publisher(),
         settings=settings,
         ticket_of=lambda session_id: bootstrap.crm_records().get(session_id).ticket,
     )
+    store.record_tick(message.message_id, now, report.as_dict())

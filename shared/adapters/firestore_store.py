@@ -33,7 +33,9 @@ COMPOSITE_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("sessions", (("pending", "ASCENDING"), ("due_at", "ASCENDING"))),
 )
 
+TICKS_COLLECTION = "finalize_ticks"  # what each finalizer tick did (kept a week)
 INLINE_LIMIT = 900_000  # bytes kept in one field; larger blobs are compressed or chunked
+TICK_KEPT = timedelta(days=7)
 SCHEDULE_FIELDS = ("first_at", "due_at", "pending", "end_at", "version", "late_seq")
 
 
@@ -227,6 +229,31 @@ class FirestoreStore:
         if (doc.get("claim") or {}).get("token") == claim.token:
             ref.update({"claim": None, "due_at": _ms(until)})
             self.writes += 1
+
+    def record_tick(self, tick_id: str, now: datetime, outcomes: dict[str, list[str]]) -> None:
+        """Keep what a tick did, so that whoever sent it can learn when it is done."""
+        wall = self._wall_clock()
+        doc: dict[str, Any] = {"now": now, "finished_at": wall, "expire_at": wall + TICK_KEPT}
+        for outcome, session_ids in outcomes.items():
+            doc[outcome] = len(session_ids)
+            doc[f"{outcome}_ids"] = session_ids[:100]
+        self._db.collection(TICKS_COLLECTION).document(_safe_id(tick_id)).set(doc)
+        self.writes += 1
+
+    def tick_record(self, tick_id: str) -> dict[str, Any] | None:
+        return self._db.collection(TICKS_COLLECTION).document(_safe_id(tick_id)).get().to_dict()
+
+    def stored(self, keys: list[tuple[str, str]]) -> int:
+        """How many of these (session id, event id) pairs are stored."""
+        refs = [
+            self._sessions.document(sid).collection("events").document(event_doc_id(eid))
+            for sid, eid in keys
+        ]
+        return sum(1 for snapshot in self._db.get_all(refs) if snapshot.exists)
+
+    def quarantined(self, message_ids: list[str]) -> int:
+        refs = [self._quarantine.document(_safe_id(m)) for m in message_ids]
+        return sum(1 for snapshot in self._db.get_all(refs) if snapshot.exists)
 
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""

@@ -35,6 +35,10 @@ class FinalizeReport:
     unchanged: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return dict(vars(self))
+
     skipped: list[str] = field(default_factory=list)
 
 

@@ -152,3 +152,20 @@ def test_show_prints_the_live_session_card_before_finalization(e2e_stack, capsys
     assert "blue" in card and script.session_id in card
     assert "Noam B" in card and "Billing" in card
     assert "waiting in queue" in card and "connected to agent" in card
+
+
+def test_publish_and_tick_return_once_their_work_is_done(e2e_stack, tmp_path, capsys):
+    script = handled_call(unique("e2e"))
+    source = tmp_path / "events.jsonl"
+    lines = [raw(d) for d in reversed(script.docs)] + [raw(script.docs[2]), b"{broken"]
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    state_dir = e2e_stack.log_dir.rsplit("/logs", 1)[0]
+    assert sessionctl(["--state-dir", state_dir, "publish", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(script.docs)} distinct events stored, 1 rejected messages kept" in out
+    assert stored_events(script.session_id) == len(script.docs)
+    now = (END + timedelta(minutes=15)).isoformat()
+    assert sessionctl(["--state-dir", state_dir, "tick", "--now", now]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote metadata-{script.session_id}.json" in out
+    assert metadata(script.session_id)["version"] == 1  # already there: no polling

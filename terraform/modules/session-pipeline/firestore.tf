@@ -55,6 +55,7 @@ resource "google_firestore_field" "expire_at" {
     local.collections.events,
     local.collections.quarantine,
     local.collections.sessions,
+    local.collections.ticks,
   ])
   project    = var.project_id
   database   = google_firestore_database.this.name

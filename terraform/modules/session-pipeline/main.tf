@@ -28,6 +28,7 @@ locals {
     events           = "events" # subcollection of each session
     quarantine       = "quarantine"
     sessions         = "sessions"
+    ticks            = "finalize_ticks" # what each finalizer tick did
   }
 
   # The functions: key = directory under functions/ = staged archive name.
