@@ -31,6 +31,8 @@ class BadLine:
 
 def read_events(lines: Iterable[bytes]) -> Iterator[Event | BadLine]:
     for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark some editors add
         if not raw.strip():
             continue
         try:

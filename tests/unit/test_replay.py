@@ -98,3 +98,16 @@ def test_an_unwritable_output_directory_exits_non_zero(tmp_path, capsys):
     )
     assert code == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_accepted(tmp_path):
+    docs = handled_call("777").docs
+    source = tmp_path / "e.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(raw(d) for d in docs) + b"\r\n")
+    out = tmp_path / "out"
+    assert (
+        main(["replay", str(source), "--out", str(out), "--now", iso(END + timedelta(hours=1))])
+        == 0
+    )
+    doc = json.loads((out / "metadata-777.json").read_text())
+    assert doc["event_count"] == len(docs)
