@@ -30,6 +30,3 @@ class FirestoreDeliveries:
         now = datetime.now(UTC)
         doc = {"key": key, "recorded_at": now, "expire_at": now + self._retention, **fields}
         self._collection.document(self.doc_id(key)).set(doc)
-
-    def all(self) -> list[dict[str, Any]]:
-        return [snapshot.to_dict() for snapshot in self._collection.stream()]

@@ -54,6 +54,3 @@ class GcsFiles:
 
     def names(self, prefix: str = "") -> list[str]:
         return sorted(blob.name for blob in self._bucket.list_blobs(prefix=prefix))
-
-    def uri(self, name: str) -> str:
-        return f"gs://{self.bucket_name}/{name}"

@@ -67,7 +67,6 @@ class SessionState:
     agent: ev.AgentRef | None = None
     holds: list[Hold] = field(default_factory=list)
     interaction: int = 0
-    wrap_up_started_at: datetime | None = None
     wrap_up_ended_at: datetime | None = None
     transfers: dict[str, Transfer] = field(default_factory=dict)
     participants: list[ParticipantRecord] = field(default_factory=list)
@@ -82,7 +81,6 @@ class SessionState:
     verified: bool = False
     sms: dict[str, int] = field(default_factory=lambda: {"in_call": 0, "wait_time": 0})
     disposition: ev.Disposition | None = None
-    disposition_at: datetime | None = None
     event_count: int = 0
     stream: list[ev.Event] = field(default_factory=list)
 
@@ -215,10 +213,6 @@ def _deflected(state: SessionState, p: ev.Deflected, at: datetime) -> None:
     state.deflections.append((p, at))
 
 
-def _wrap_up_started(state: SessionState, p: ev.AgentAction, at: datetime) -> None:
-    state.wrap_up_started_at = state.wrap_up_started_at or at
-
-
 def _wrap_up_ended(state: SessionState, p: ev.AgentAction, at: datetime) -> None:
     state.wrap_up_ended_at = at
 
@@ -263,7 +257,7 @@ def _sms(state: SessionState, p: ev.Sms, at: datetime) -> None:
 
 
 def _disposition(state: SessionState, p: ev.Disposition, at: datetime) -> None:
-    state.disposition, state.disposition_at = p, at
+    state.disposition = p
 
 
 RECORDING_URL_KEYS = ("recording_url", "external_storage_link", "external_storage_url", "url")
@@ -282,6 +276,8 @@ def _apply_stream(state: SessionState, event: ev.Event) -> None:
         state.smart_actions.setdefault("verification", "verified")
 
 
+# Types without a handler (session.wrap_up_started) are counted and kept, but no key of
+# the file depends on them: handle time ends with session.wrap_up_ended.
 _HANDLERS = {
     "session.created": _created,
     "session.status_changed": _status_changed,
@@ -293,7 +289,6 @@ _HANDLERS = {
     "session.participant_joined": _participant_joined,
     "session.participant_left": _participant_left,
     "session.deflected": _deflected,
-    "session.wrap_up_started": _wrap_up_started,
     "session.wrap_up_ended": _wrap_up_ended,
     "session.ended": _ended,
     "chat.message": _chat_message,
