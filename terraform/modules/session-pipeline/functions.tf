@@ -51,8 +51,13 @@ locals {
     BUCKET              = google_storage_bucket.files.name
     CLAIM_LEASE_SECONDS = tostring(var.pipeline.claim_lease_seconds)
     # CRM rules as JSON; credentials come as CRM__<CRM>__<FIELD> secrets.
-    CRM                         = jsonencode(var.crm.settings)
-    CRM_CALLS_PER_MINUTE        = tostring(var.crm.calls_per_minute)
+    CRM = jsonencode(var.crm.settings)
+    # The budget is per instance: split the deployment's among the crm instances.
+    CRM_CALLS_PER_MINUTE = tostring(
+      var.crm.calls_per_minute == 0 ? 0 : max(1, floor(
+        var.crm.calls_per_minute / var.function_config.crm.max_instances
+      ))
+    )
     CRM_COLLECTION              = local.collections.crm_deliveries
     CRM_DEAD_LETTERS_COLLECTION = local.collections.crm_dead_letters
     CRM_JOBS_TOPIC              = local.topics.crm_jobs

@@ -49,7 +49,8 @@ variable "build_service_account" {
 variable "crm" {
   description = "CRM settings of the functions; credentials are Secret Manager secrets."
   type = object({
-    # CRM calls a minute each crm instance may make; 0: no budget.
+    # CRM calls a minute the whole deployment may make (the CRM's limit, with some
+    # room); each crm instance gets its share. 0: no budget.
     calls_per_minute = optional(number, 0)
     # Credentials wired from Secret Manager, by environment variable, e.g.
     # ["CRM__ZENDESK__API_TOKEN"]; see local.crm_secret_names (secrets.tf).
