@@ -76,6 +76,37 @@ class CrmClient(FileTarget, Protocol):
         ...
 
 
+class HttpCrm:
+    """What the HTTP clients share: one connection pool and the mapping of answers."""
+
+    name: str
+
+    def __init__(
+        self,
+        *,
+        throttle_default: float,
+        timeout: float,
+        event_hooks: dict[str, list] | None,
+        **http_options: Any,
+    ) -> None:
+        self._throttle_default = throttle_default
+        self._http = httpx.Client(timeout=timeout, event_hooks=event_hooks or {}, **http_options)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return send(
+            self._http,
+            self.name,
+            operation,
+            method,
+            path,
+            throttle_default=self._throttle_default,
+            **kwargs,
+        )
+
+
 def send(
     http: httpx.Client,
     crm: str,

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import RecordRef, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, parse_time
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import FreshdeskSettings
 
@@ -29,7 +29,7 @@ SOURCE = {"voice": 3, "chat": 7}  # Phone, Chat
 PRIORITY_LOW = 1
 
 
-class FreshdeskClient:
+class FreshdeskClient(HttpCrm):
     name = "freshdesk"
 
     def __init__(
@@ -43,17 +43,14 @@ class FreshdeskClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
-        self._throttle_default = throttle_default
-        self._http = httpx.Client(
-            event_hooks=event_hooks or {},
+        super().__init__(
+            throttle_default=throttle_default,
+            event_hooks=event_hooks,
             base_url=f"{self._base}/api/v2",
             auth=httpx.BasicAuth(settings.api_key.get_secret_value(), "X"),
             headers={"Accept": "application/json"},
             timeout=timeout,
         )
-
-    def close(self) -> None:
-        self._http.close()
 
     def record_url(self, ticket_id: Any) -> str:
         return f"{self._base}/a/tickets/{ticket_id}"
@@ -144,17 +141,6 @@ class FreshdeskClient:
         # The filter API wants the whole query inside double quotes.
         response = self._send("search", "GET", "/search/tickets", params={"query": f'"{query}"'})
         return response.json().get("results") or []
-
-    def _send(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(
-            self._http,
-            self.name,
-            operation,
-            method,
-            path,
-            throttle_default=self._throttle_default,
-            **kwargs,
-        )
 
 
 def _value(text: str) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import RecordRef, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, parse_time, send
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import KustomerSettings
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 OPEN_STATUSES = frozenset({"open", "snoozed"})
 
 
-class KustomerClient:
+class KustomerClient(HttpCrm):
     name = "kustomer"
 
     def __init__(
@@ -47,9 +47,9 @@ class KustomerClient:
         self._base = base_url.rstrip("/")
         self._app = (settings.app_url or self._base).rstrip("/")
         self._settings = settings
-        self._throttle_default = throttle_default
-        self._http = httpx.Client(
-            event_hooks=event_hooks or {},
+        super().__init__(
+            throttle_default=throttle_default,
+            event_hooks=event_hooks,
             base_url=self._base,
             headers={
                 "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
@@ -62,7 +62,7 @@ class KustomerClient:
         )  # presigned uploads: no API key
 
     def close(self) -> None:
-        self._http.close()
+        super().close()
         self._storage.close()
 
     def record_url(self, conversation: dict[str, Any]) -> str:
@@ -193,14 +193,3 @@ class KustomerClient:
             if exc.status == 404:
                 return None
             raise
-
-    def _send(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(
-            self._http,
-            self.name,
-            operation,
-            method,
-            path,
-            throttle_default=self._throttle_default,
-            **kwargs,
-        )

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import RecordRef, check, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, check, parse_time, send
 from shared.crm.errors import CrmRejected, CrmThrottled
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import SalesforceSettings
@@ -29,7 +29,7 @@ from shared.crm.settings import SalesforceSettings
 log = logging.getLogger(__name__)
 
 
-class SalesforceClient:
+class SalesforceClient(HttpCrm):
     name = "salesforce"
 
     def __init__(
@@ -43,15 +43,14 @@ class SalesforceClient:
     ) -> None:
         self._login_url = base_url.rstrip("/")
         self._settings = settings
-        self._throttle_default = throttle_default
-        self._http = httpx.Client(
-            event_hooks=event_hooks or {}, headers={"Accept": "application/json"}, timeout=timeout
+        super().__init__(
+            throttle_default=throttle_default,
+            timeout=timeout,
+            event_hooks=event_hooks,
+            headers={"Accept": "application/json"},
         )
         self._token: str | None = None
         self._instance_url: str | None = None
-
-    def close(self) -> None:
-        self._http.close()
 
     def record_url(self, case_id: str) -> str:
         return f"{self._instance_url or self._login_url}/lightning/r/Case/{case_id}/view"

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import RecordRef, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, parse_time
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import ZendeskSettings
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
 
 
-class ZendeskClient:
+class ZendeskClient(HttpCrm):
     name = "zendesk"
 
     def __init__(
@@ -44,17 +44,14 @@ class ZendeskClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
-        self._throttle_default = throttle_default
-        self._http = httpx.Client(
-            event_hooks=event_hooks or {},
+        super().__init__(
+            throttle_default=throttle_default,
+            event_hooks=event_hooks,
             base_url=f"{self._base}/api/v2",
             auth=httpx.BasicAuth(f"{settings.email}/token", settings.api_token.get_secret_value()),
             headers={"Accept": "application/json"},
             timeout=timeout,
         )
-
-    def close(self) -> None:
-        self._http.close()
 
     def record_url(self, ticket_id: Any) -> str:
         return f"{self._base}/agent/tickets/{ticket_id}"
@@ -182,14 +179,3 @@ class ZendeskClient:
         attachment_id = str((upload.get("attachment") or {}).get("id") or upload["token"])
         log.info("zendesk ticket %s: attached %s (%s)", record_id, filename, attachment_id)
         return attachment_id
-
-    def _send(self, operation: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return send(
-            self._http,
-            self.name,
-            operation,
-            method,
-            path,
-            throttle_default=self._throttle_default,
-            **kwargs,
-        )
