@@ -165,7 +165,7 @@ resource "google_monitoring_alert_policy" "quarantined" {
     content   = <<-EOT
       The ingest function rejected platform events (see the `reason`
       label). They are kept in the Firestore quarantine collection and can
-      be replayed with `sessionctl replay` once the cause is fixed.
+      be replayed with `sessionctl quarantine replay ID` once the cause is fixed.
     EOT
   }
   conditions {
