@@ -38,9 +38,23 @@ CALL_TYPES: dict[str, str] = {
     "voice campaign": "Outbound call",
 }
 
-TITLE_VARIABLES = re.compile(
-    r"\b(CALL_TYPE|CALL_ID|MENU_PATH|PHONE_NUMBER|LANGUAGE|IDIOMA|TIMESTAMP)\b"
+VARIABLE_NAMES = (
+    "CALL_TYPE",
+    "CALL_ID",
+    "MENU_PATH",
+    "PHONE_NUMBER",
+    "LANGUAGE",
+    "IDIOMA",
+    "TIMESTAMP",
 )
+# Wherever a name stands (``LANGUAGE_TIMESTAMP`` is two variables), the longest name first,
+# so that a name which is the prefix of another never takes the longer one's place.
+TITLE_VARIABLES = re.compile("|".join(sorted(VARIABLE_NAMES, key=len, reverse=True)))
+# What separates variables in a template: what goes with a variable that has no value.
+_EMPTY = "\x00"
+_SEPARATORS = r"[\s,;:|/>_.\-\u2013\u2014\u00b7]*"
+_EMPTY_GROUP = re.compile(r"[(\[{]\s*\x00\s*[)\]}]")
+_EMPTY_WITH_SEPARATORS = re.compile(f"({_SEPARATORS}){_EMPTY}({_SEPARATORS})")
 
 
 @dataclass(frozen=True)
@@ -116,11 +130,12 @@ def should_create(state: SessionState, trigger: Trigger, settings: CrmSettings) 
 def _call_record_due(state: SessionState, s: CrmSettings, at_end: bool) -> bool:
     if human_connected(state):
         return True
-    if at_end and _is_voicemail(state):
-        return True  # a message was left: someone must act on it (the admin user)
     if s.delay_until_connected:
-        # Combined with abandoned-call records, still only connected calls get one (seed 004).
+        # Seed 004: created at connection; combined with abandoned-call records, still only
+        # calls connected to an agent get one (a voicemail is no connection either).
         return False
+    if at_end and s.voicemail_records and _is_voicemail(state):
+        return True  # a message was left: someone must act on it (the admin user)
     if human_assigned(state):
         return True
     return at_end and s.abandoned_call_records and is_abandoned(state)
@@ -233,14 +248,28 @@ def route(
 
 
 def title(state: SessionState, template: str, zone: tzinfo) -> str:
-    """The template with each known variable replaced; unknown ones stay as written."""
+    """The template with every variable replaced by what is known.
+
+    A variable with no value becomes empty text, and takes with it the separator it
+    leaves dangling (``A, MENU_PATH, B`` -> ``A, B``; ``ID (MENU_PATH)`` -> ``ID``).
+    Words that are no variable (``AGENT_NAME``) stay as written.
+    """
     values = _title_values(state, zone)
+    text = TITLE_VARIABLES.sub(lambda m: values.get(m.group(0)) or _EMPTY, template)
+    return _drop_empty(text)
 
-    def replace(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
-        return value if value else match.group(0)
 
-    return TITLE_VARIABLES.sub(replace, template)
+def _drop_empty(text: str) -> str:
+    """Remove each empty value with its dangling separators, one at a time."""
+    while _EMPTY in text:
+        text = _EMPTY_GROUP.sub(_EMPTY, text)
+        match = _EMPTY_WITH_SEPARATORS.search(text)
+        assert match is not None  # the pattern matches any lone marker
+        before, after = text[: match.start()], text[match.end() :]
+        # At either end there is nothing to separate; between two values one separator stays.
+        keep = (match.group(1) or match.group(2)) if before and after else ""
+        text = before + keep + after
+    return text.strip()
 
 
 def _title_values(state: SessionState, zone: tzinfo) -> dict[str, str | None]:

@@ -127,6 +127,11 @@ class CrmSettings(BaseModel):
     abandoned_chat_min_messages: int = Field(
         1, ge=1, description="With min_messages: end-user messages an abandoned chat needs"
     )
+    voicemail_records: bool = Field(
+        True,
+        description="Calls that end in a voicemail get a record (for the default admin user); "
+        "never with delay_until_connected, which only lets connected calls create one",
+    )
     short_abandon_seconds: int = Field(
         30,
         ge=0,

@@ -384,8 +384,8 @@ def expected_title(session: Session, template: str | None) -> str:
         return f"{kind} {session.id}"
     if session.voice:
         known = f"Support > Accounts > Billing, +12223334444, en, {session.timestamp}"
-    else:  # a chat has no menu and no dialled number: those variables stay as written
-        known = f"MENU_PATH, PHONE_NUMBER, en, {session.timestamp}"
+    else:  # a chat has no menu and no dialled number: empty, with their separators
+        known = f"en, {session.timestamp}"
     return f"{kind} {session.id}: {known}, AGENT_NAME"
 
 

@@ -163,6 +163,20 @@ CALL_CASES = [
         True,
     ),
     (
+        "voicemail: no record with voicemail_records off",
+        {"voicemail_records": False},
+        [QUEUED, ended(60, "voicemail_received")],
+        "ended",
+        False,
+    ),
+    (
+        "delay_until_connected: a voicemail never connected, no record",
+        {"delay_until_connected": True},
+        [QUEUED, ended(60, "voicemail_received")],
+        "ended",
+        False,
+    ),
+    (
         "an outbound call connected without an assigned event",
         {},
         [status("campaign_connected", 3)],
@@ -464,9 +478,33 @@ TITLE_CASES = [
     ("LANGUAGE", created(), "pt-BR"),
     ("IDIOMA", created(), "pt-BR"),
     ("TIMESTAMP", created(), "2024-05-01T09:00:00-03:00"),
-    ("MENU_PATH", created(menu=None), "MENU_PATH"),  # unknown: stays as written
-    ("LANGUAGE", created(lang=None), "LANGUAGE"),
+    ("MENU_PATH", created(menu=None), ""),  # no value: empty text
+    ("LANGUAGE", created(lang=None), ""),
+    ("LANGUAGE_TIMESTAMP", created(), "pt-BR_2024-05-01T09:00:00-03:00"),
+    ("CALL_IDCALL_TYPE", created(), "12345IVR call"),
+    ("LANGUAGE_TIMESTAMP", created(lang=None), "2024-05-01T09:00:00-03:00"),
+    ("AGENT_NAME CALL_ID", created(), "AGENT_NAME 12345"),  # no variable: stays as written
 ]
+
+# A variable with no value takes its dangling separator with it.
+EMPTY_CASES = [
+    (
+        "CALL_TYPE CALL_ID: MENU_PATH, PHONE_NUMBER, LANGUAGE",
+        "IVR call 12345: +551140040000, pt-BR",
+    ),
+    ("MENU_PATH - CALL_ID", "12345"),
+    ("CALL_ID - MENU_PATH", "12345"),
+    ("CALL_ID (MENU_PATH)", "12345"),
+    ("[MENU_PATH] CALL_ID", "12345"),
+    ("CALL_ID | MENU_PATH | MENU_PATH | LANGUAGE", "12345 | pt-BR"),
+    ("Call MENU_PATH, LANGUAGE", "Call pt-BR"),
+    ("MENU_PATH", ""),
+]
+
+
+@pytest.mark.parametrize(("template", "expected"), EMPTY_CASES)
+def test_an_empty_variable_leaves_no_dangling_separator(template, expected):
+    assert rules.title(session(created(menu=None)), template, ZONE) == expected
 
 
 @pytest.mark.parametrize(("template", "first", "expected"), TITLE_CASES)
@@ -475,12 +513,10 @@ def test_title_variable(template, first, expected):
 
 
 def test_title_template_keeps_its_text():
-    template = (
-        "[CALL_TYPE] CALL_ID via PHONE_NUMBER - MENU_PATH (LANGUAGE) at TIMESTAMP; MY_CALL_IDS"
-    )
+    template = "[CALL_TYPE] CALL_ID via PHONE_NUMBER - MENU_PATH (LANGUAGE) at TIMESTAMP; my ref"
     assert rules.title(call(), template, ZONE) == (
         "[IVR call] 12345 via +551140040000 - Support > Billing (pt-BR) "
-        "at 2024-05-01T09:00:00-03:00; MY_CALL_IDS"
+        "at 2024-05-01T09:00:00-03:00; my ref"
     )
 
 
