@@ -376,7 +376,7 @@ def _process_specs(stack: Stack, fn_dir: Path) -> Iterator[_Spec]:
         crms = stack.fake_crm_url
         yield _Spec(
             "fake_crms",
-            [sys.executable, "-m", "sessionctl.fake_crms", "--port", str(_port(crms))]
+            [sys.executable, "-m", "devstack.lookalikes.server", "--port", str(_port(crms))]
             + ["--smtp-port", str(stack.smtp_port)]
             + [f"--{k}={v}" for k, v in _fake_crm_options(stack).items()],
             _base_env() | {"PYTHONUNBUFFERED": "1"},

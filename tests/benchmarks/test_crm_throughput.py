@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sessionctl import fake_crms
+from devstack import lookalikes
 from shared.crm.budget import RateBudget
 from shared.domain.errors import TransientError
 from shared.service.crm import CrmDeps, handle_crm_message
@@ -36,8 +36,8 @@ AGENT = {"id": "a1", "name": "Noam B"}
 
 
 @pytest.fixture
-def fakes() -> Iterator[fake_crms.Running]:
-    running = fake_crms.start(per_minute=PER_MINUTE)
+def fakes() -> Iterator[lookalikes.Running]:
+    running = lookalikes.start(per_minute=PER_MINUTE)
     yield running
     running.stop()
 
@@ -89,7 +89,7 @@ def store_sessions(deps: CrmDeps, count: int) -> list[str]:
     return ids
 
 
-def run_burst(project: str, fakes: fake_crms.Running, count: int) -> Burst:
+def run_burst(project: str, fakes: lookalikes.Running, count: int) -> Burst:
     deps = crm_deps(project, fakes, "zendesk", budget=RateBudget(PER_MINUTE))
     ids = store_sessions(deps, count)
     before = stats(fakes, "zendesk")

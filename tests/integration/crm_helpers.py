@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from google.cloud import firestore
 
-from sessionctl import fake_crms
+from devstack import lookalikes
 from shared.adapters.crm import crm_client, file_target
 from shared.adapters.firestore_crm import FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
@@ -73,7 +73,7 @@ def firestore_client(project: str) -> firestore.Client:
     return firestore.Client(project=project)
 
 
-def crm_settings(kind: CrmKind, fakes: fake_crms.Running, **rules: Any) -> CrmSettings:
+def crm_settings(kind: CrmKind, fakes: lookalikes.Running, **rules: Any) -> CrmSettings:
     """The CRM's look-alike, with the credentials and field ids it accepts, and these rules."""
     return CrmSettings(
         kind=kind,
@@ -95,7 +95,7 @@ def crm_settings(kind: CrmKind, fakes: fake_crms.Running, **rules: Any) -> CrmSe
 
 def crm_deps(
     project: str,
-    fakes: fake_crms.Running,
+    fakes: lookalikes.Running,
     kind: CrmKind,
     *,
     budget: RateBudget | None = None,
@@ -190,7 +190,7 @@ def notice(session_id: str, version: int, metadata: dict[str, Any] | None = None
 # -- what the look-alike CRM holds ---------------------------------------------------------
 
 
-def fake_records(fakes: fake_crms.Running, kind: CrmKind) -> dict[str, dict[str, Any]]:
+def fake_records(fakes: lookalikes.Running, kind: CrmKind) -> dict[str, dict[str, Any]]:
     """The CRM's records by id, read through the admin endpoint (as an operator would)."""
     held = httpx.get(f"{fakes.root}/_admin/records", params={"crm": kind}, timeout=10).json()
     return held[kind][RECORDS[kind]]
@@ -207,7 +207,7 @@ def session_key(kind: CrmKind, record: dict[str, Any]) -> str | None:
     return record["attributes"]["externalId"]
 
 
-def by_session_key(fakes: fake_crms.Running, kind: CrmKind) -> dict[str, list[dict[str, Any]]]:
+def by_session_key(fakes: lookalikes.Running, kind: CrmKind) -> dict[str, list[dict[str, Any]]]:
     """Records grouped by session key: more than one under a key is a duplicate."""
     out: dict[str, list[dict[str, Any]]] = {}
     for record in fake_records(fakes, kind).values():
@@ -227,7 +227,7 @@ def title_of(kind: CrmKind, record: dict[str, Any]) -> str:
     return record["subject"]
 
 
-def tags_of(fakes: fake_crms.Running, kind: CrmKind, record: dict[str, Any]) -> set[str]:
+def tags_of(fakes: lookalikes.Running, kind: CrmKind, record: dict[str, Any]) -> set[str]:
     """The record's tags by name (Kustomer keeps tag ids; Salesforce Cases have none)."""
     if kind == "salesforce":
         return set()
@@ -259,13 +259,13 @@ def status_of(kind: CrmKind, record: dict[str, Any]) -> Any:
     return record["status"]
 
 
-def close_record(fakes: fake_crms.Running, kind: CrmKind, record: str, days_ago: float) -> None:
+def close_record(fakes: lookalikes.Running, kind: CrmKind, record: str, days_ago: float) -> None:
     """An agent closed (solved) the record ``days_ago`` days ago: reopenable, not locked."""
     at = time.time() - days_ago * 86_400
     iso = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     changes = {
         "zendesk": {"status": "solved", "updated_at": iso},
-        "salesforce": {"Status": "Closed", "IsClosed": True, "ClosedDate": fake_crms.sf_time(at)},
+        "salesforce": {"Status": "Closed", "IsClosed": True, "ClosedDate": lookalikes.sf_time(at)},
         "freshdesk": {"status": 5, "updated_at": iso},
         "kustomer": {"attributes": {"status": "done", "updatedAt": iso}},
     }[kind]
@@ -275,16 +275,16 @@ def close_record(fakes: fake_crms.Running, kind: CrmKind, record: str, days_ago:
     response.raise_for_status()
 
 
-def stats(fakes: fake_crms.Running, kind: CrmKind) -> dict[str, Any]:
+def stats(fakes: lookalikes.Running, kind: CrmKind) -> dict[str, Any]:
     return httpx.get(f"{fakes.root}/_admin/stats", timeout=10).json()[kind]
 
 
-def configure(fakes: fake_crms.Running, **limits: int) -> None:
+def configure(fakes: lookalikes.Running, **limits: int) -> None:
     """Set the look-alikes' limits (``per_minute``, ``per_day``, ``search_lag_ms``)."""
     httpx.post(f"{fakes.root}/_admin/config", json=limits, timeout=10).raise_for_status()
 
 
-def fail_next(fakes: fake_crms.Running, kind: CrmKind, status: int, count: int = 1) -> None:
+def fail_next(fakes: lookalikes.Running, kind: CrmKind, status: int, count: int = 1) -> None:
     """The CRM's next ``count`` API calls answer ``status``."""
     fault = {"crm": kind, "status": status, "count": count}
     httpx.post(f"{fakes.root}/_admin/fail", json=fault, timeout=10).raise_for_status()
@@ -294,7 +294,7 @@ def keys(session_ids: Iterable[str]) -> set[str]:
     return {f"ccaip-{session_id}" for session_id in session_ids}
 
 
-def files_on(fakes: fake_crms.Running, kind: CrmKind, record: str) -> list[tuple[str, str]]:
+def files_on(fakes: lookalikes.Running, kind: CrmKind, record: str) -> list[tuple[str, str]]:
     """(file name, content digest) of every file on the record, oldest first.
 
     The digest is the look-alike's: MD5 for Salesforce (``Checksum``), SHA-256 for the others.

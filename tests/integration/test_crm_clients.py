@@ -1,4 +1,4 @@
-"""Each CRM client over real HTTP against its look-alike server (sessionctl.fake_crms)."""
+"""Each CRM client over real HTTP against its look-alike server (devstack.lookalikes.server)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from sessionctl import fake_crms
+from devstack import lookalikes
 from shared.adapters.crm import EmailFileSender, crm_client
 from shared.adapters.crm.base import CrmClient
 from shared.crm import rules
@@ -45,7 +45,7 @@ FILE_V2 = b'{"id": "12345", "version": 2}'
 
 @pytest.fixture(scope="module")
 def fakes():
-    running = fake_crms.start(smtp_port=0)
+    running = lookalikes.start(smtp_port=0)
     yield running
     running.stop()
 
@@ -53,7 +53,7 @@ def fakes():
 @pytest.fixture(autouse=True)
 def clean(fakes):
     fakes.hub.reset()
-    fakes.hub.limits = fake_crms.Limits()
+    fakes.hub.limits = lookalikes.Limits()
     yield
 
 
@@ -281,7 +281,7 @@ def close(fakes, crm: str, record_id: str, days_ago: float) -> None:
     iso = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     changes = {
         "zendesk": {"status": "solved", "updated_at": iso},
-        "salesforce": {"Status": "Closed", "IsClosed": True, "ClosedDate": fake_crms.sf_time(at)},
+        "salesforce": {"Status": "Closed", "IsClosed": True, "ClosedDate": lookalikes.sf_time(at)},
         "freshdesk": {"status": 5, "updated_at": iso},
         "kustomer": {"attributes": {"status": "done", "updatedAt": iso}},
     }[crm]
@@ -563,7 +563,15 @@ def test_runs_as_a_module(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl.fake_crms", "--port", str(port), "--per-minute", "5"],
+        [
+            sys.executable,
+            "-m",
+            "devstack.lookalikes.server",
+            "--port",
+            str(port),
+            "--per-minute",
+            "5",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sessionctl import fake_crms
+from devstack import lookalikes
 from shared.adapters.firestore_crm import ClaimHeld
 from shared.crm import rules
 from shared.crm.budget import RateBudget
@@ -64,16 +64,16 @@ ADMIN = "9001"
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[fake_crms.Running]:
-    running = fake_crms.start()
+def fakes() -> Iterator[lookalikes.Running]:
+    running = lookalikes.start()
     yield running
     running.stop()
 
 
 @pytest.fixture(autouse=True)
-def clean(fakes: fake_crms.Running) -> None:
+def clean(fakes: lookalikes.Running) -> None:
     fakes.hub.reset()
-    fakes.hub.limits = fake_crms.Limits()
+    fakes.hub.limits = lookalikes.Limits()
 
 
 @pytest.fixture
