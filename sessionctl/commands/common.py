@@ -1,0 +1,107 @@
+"""What the commands share: the state directory, the running stack, time values, output.
+
+Output rules, so that people and scripts both get what they need:
+
+- results go to stdout, progress and errors to stderr;
+- lists are Rich tables on a terminal and tab-separated lines otherwise (pipes,
+  ``grep``, ``cut``), and every list command has ``--json`` for scripts;
+- a user-caused error is one line naming what to fix (see ``sessionctl.cli.main``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+DEFAULT_STATE_DIR = ".sessionctl"
+
+# The card colours of seed 003, the same words in the terminal as in the report.
+CARD_STYLES = {"blue": "bold blue", "white": "bold white", "gray": "bright_black"}
+
+
+def stdout() -> Console:
+    """A console on the current stdout (looked up per call, so captured output works)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def stderr() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def state_dir(ctx: click.Context) -> Path:
+    """``--state-dir``, else ``SESSIONCTL_STATE_DIR``, else ``.sessionctl``."""
+    root = ctx.find_root()
+    value = (root.params or {}).get("state_dir") if root else None
+    return Path(value or os.environ.get("SESSIONCTL_STATE_DIR") or DEFAULT_STATE_DIR)
+
+
+def use_stack(ctx: click.Context):
+    """Point this process's clients and settings at the running local stack."""
+    from sessionctl.local_stack import StackError, load_stack
+
+    try:
+        stack = load_stack(state_dir(ctx))
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from None
+    os.environ.update(stack.env())
+    return stack
+
+
+class IsoDateTime(click.ParamType):
+    """An RFC 3339 date-time; one written without an offset is taken as UTC."""
+
+    name = "ISO"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            self.fail(f"{value!r}: {exc} (write e.g. 2023-09-11T10:30:00+03:00)", param, ctx)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+ISO = IsoDateTime()
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="print JSON for scripts instead of text"
+)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout (dates as RFC 3339)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def interactive() -> bool:
+    """Whether stdout is a person's terminal (tables, colours) or a pipe (plain lines)."""
+    return sys.stdout.isatty()
+
+
+@contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Turn the named exceptions into one-line ``sessionctl: error:`` messages."""
+    try:
+        yield
+    except kinds as exc:
+        raise click.ClickException(str(exc)) from None
