@@ -29,8 +29,9 @@ terraform-check:
 test: setup lint terraform-check
 	$(BIN)/pytest -q -m "not benchmark"
 
+# The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker).
 bench: setup
-	$(BIN)/pytest -q -s -m benchmark tests/benchmarks
+	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
 
 clean:
 	rm -rf $(VENV) build .sessionctl demo-output

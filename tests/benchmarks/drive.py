@@ -1,0 +1,236 @@
+"""How a benchmark runs the finalizer: the one place that knows its deployed shape.
+
+Every figure finalizes through ``finalize_all`` so that the figures measure what
+the functions run, whatever shape the finalizer has, and the bare skeleton it is
+compared with lives here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore, pubsub_v1, storage
+
+from shared.adapters.firestore_store import FirestoreStore
+from shared.adapters.gcs_files import GcsFiles
+from shared.adapters.pubsub import Publisher, PubsubMessage
+from shared.config import Settings
+from shared.service.finalize import finalize_due
+from shared.service.ingest import ingest_message
+from tests.factory import T0, SessionScript
+
+CONCURRENCY = 8  # the finalizer's request concurrency per instance the figures compare at
+SESSION_END = timedelta(seconds=60)  # the small due sessions below end 60 s after they start
+
+
+@dataclass
+class Bench:
+    """Adapters on one set of collections, bucket and topics (like the deployed settings)."""
+
+    settings: Settings
+    store: FirestoreStore
+    files: GcsFiles
+    publisher: Publisher
+    db: firestore.Client
+
+
+def settings_for(project: str, run: str | None = None) -> Settings:
+    run = run or uuid.uuid4().hex[:8]
+    return Settings(
+        project_id=project,
+        sessions_collection=f"sessions_{run}",
+        quarantine_collection=f"quarantine_{run}",
+        crm_collection=f"crm_{run}",
+        bucket=f"bench-{run}",
+        finalized_topic=f"finalized-{run}",
+        ticks_topic=f"ticks-{run}",
+    )
+
+
+def bench_from(settings: Settings) -> Bench:
+    """Adapters for existing resources (a probe process rebuilds the parent's this way)."""
+    db = firestore.Client(project=settings.project_id)
+    store = FirestoreStore(
+        db,
+        sessions=settings.sessions_collection,
+        quarantine=settings.quarantine_collection,
+        retention=settings.retention,
+    )
+    files = GcsFiles(storage.Client(project=settings.project_id), settings.bucket)
+    publisher = Publisher(pubsub_v1.PublisherClient(), settings.project_id)
+    return Bench(settings=settings, store=store, files=files, publisher=publisher, db=db)
+
+
+def new_bench(project: str) -> Bench:
+    """Fresh collections, bucket and topics, each with a subscription (as deployed)."""
+    settings = settings_for(project)
+    gcs = storage.Client(project=project)
+    with contextlib.suppress(gexc.Conflict):
+        gcs.create_bucket(settings.bucket)
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    for topic in (settings.finalized_topic, settings.ticks_topic):
+        path = publisher.topic_path(project, topic)
+        publisher.create_topic(name=path)
+        subscriber.create_subscription(
+            name=subscriber.subscription_path(project, f"{topic}-sub"), topic=path
+        )
+    return bench_from(settings)
+
+
+# --- traffic ---------------------------------------------------------------------------------
+
+
+def small_session(session_id: str) -> SessionScript:
+    """A short answered call (4 events): created, assigned, connected, ended."""
+    s = SessionScript(session_id=session_id, start=T0)
+    s.at(0).add("session.created", {"session_type": "Voice inbound", "end_user": {"id": "u1"}})
+    s.at(20).status("assigned", 2, agent={"id": "a1", "name": "Noam B"})
+    s.at(25).status("connected", 5)
+    s.at(SESSION_END.total_seconds()).add(
+        "session.ended", {"final_status": "finished", "disconnected_by": "agent"}
+    )
+    return s
+
+
+DUE_NOW = T0 + SESSION_END + timedelta(minutes=15, seconds=1)  # every small session is due
+
+
+def ingest_bodies(bench: Bench, bodies: list[bytes], workers: int = CONCURRENCY) -> list[str]:
+    """Run each body through the ingest use case, ``workers`` at a time; the outcomes."""
+
+    def one(body: bytes) -> str:
+        message = PubsubMessage(data=body, message_id=uuid.uuid4().hex)
+        return ingest_message(message, store=bench.store, settings=bench.settings).outcome
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, bodies))
+
+
+def seed_due(bench: Bench, count: int, prefix: str = "due") -> list[str]:
+    """``count`` small sessions, stored through ingest; all due at ``DUE_NOW``."""
+    run = uuid.uuid4().hex[:6]
+    ids = [f"{prefix}-{run}-{n:06d}" for n in range(count)]
+    bodies = [json.dumps(d).encode() for sid in ids for d in small_session(sid).docs]
+    ingest_bodies(bench, bodies)
+    return ids
+
+
+# --- the finalizer as deployed ---------------------------------------------------------------
+
+
+def finalize_all(bench: Bench, now: datetime) -> Counter[str]:
+    """Finalize everything due at ``now`` the way the deployed finalizer does; the outcomes.
+
+    Today's shape: each scheduled tick runs ``finalize_due`` (one batch, one session
+    after another) in one function instance; ticks follow each other.
+    """
+    outcomes: Counter[str] = Counter()
+    while True:
+        report = finalize_due(
+            now,
+            store=bench.store,
+            files=bench.files,
+            publisher=bench.publisher,
+            settings=bench.settings,
+        )
+        done = report.as_dict()
+        for outcome, ids in done.items():
+            outcomes[outcome] += len(ids)
+        if not (report.written or report.unchanged or report.deferred):
+            return outcomes
+
+
+def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
+    """What one finalizer process does on one tick (the RSS probe runs this)."""
+    report = finalize_due(
+        now,
+        store=bench.store,
+        files=bench.files,
+        publisher=bench.publisher,
+        settings=bench.settings,
+    )
+    return Counter({k: len(v) for k, v in report.as_dict().items()})
+
+
+# --- the bare skeleton -----------------------------------------------------------------------
+
+
+def due_query_pages(bench: Bench, now: datetime, page: int = 200) -> list[str]:
+    """The bare due query, page by page, as Firestore would serve it from the index."""
+    collection = bench.db.collection(bench.settings.sessions_collection)
+    now_ms = int(now.timestamp() * 1000)
+    ids: list[str] = []
+    cursor = None
+    while True:
+        query = (
+            collection.where(filter=firestore.FieldFilter("pending", "==", True))
+            .where(filter=firestore.FieldFilter("due_at", "<=", now_ms))
+            .order_by("due_at")
+            .order_by("__name__")
+            .limit(page)
+        )
+        if cursor is not None:
+            query = query.start_after(cursor)
+        snapshots = list(query.stream())
+        ids += [s.id for s in snapshots]
+        if len(snapshots) < page:
+            return ids
+        cursor = snapshots[-1]
+
+
+def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -> int:
+    """The same Firestore / GCS / Pub/Sub calls per due session, with nothing in between.
+
+    Per session: a claim transaction (read + update), the events query, two object
+    uploads (one create-only), one notice published and awaited, a completion
+    transaction (read + update). It leaves every session as it found it (due), so
+    the real finalizer can run on the same sessions afterwards.
+    """
+    ids = due_query_pages(bench, now)
+    collection = bench.db.collection(bench.settings.sessions_collection)
+    bucket = storage.Client(project=bench.settings.project_id).bucket(bench.settings.bucket)
+    publisher = bench.publisher
+    run = uuid.uuid4().hex[:6]
+
+    def one(session_id: str) -> None:
+        ref = collection.document(session_id)
+
+        @firestore.transactional
+        def claim(transaction: firestore.Transaction) -> None:
+            ref.get(transaction=transaction)
+            transaction.update(ref, {"skeleton": run})
+
+        claim(bench.db.transaction())
+        events = [s.to_dict() for s in ref.collection("events").stream()]
+        body = json.dumps(events, default=str).encode()
+        bucket.blob(f"skeleton-{run}/datastream-{session_id}.json").upload_from_string(body)
+        bucket.blob(f"skeleton-{run}/metadata-{session_id}.json").upload_from_string(
+            body[:4000], if_generation_match=0
+        )
+        publisher.publish(bench.settings.finalized_topic, body[:4000], session_id=session_id)
+
+        @firestore.transactional
+        def complete(transaction: firestore.Transaction) -> None:
+            ref.get(transaction=transaction)
+            transaction.update(ref, {"skeleton": firestore.DELETE_FIELD})
+
+        complete(bench.db.transaction())
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, ids))
+    return len(ids)
+
+
+def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - started

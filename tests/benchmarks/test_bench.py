@@ -1,0 +1,41 @@
+"""``make bench``: every figure of the suite in one run, one table, ``bench-report.json``.
+
+Each figure is a ratio (or a count) with its denominator measured in the same run;
+see figures.py. Asserted are generous floors only: the table is the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import figures
+from tests.benchmarks.test_crm_throughput import fakes  # noqa: F401  (the look-alike CRMs)
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.emulators]
+REPORT = Path("bench-report.json")
+
+
+def check_shape(report: dict) -> None:
+    for name in figures.ORDER:
+        assert isinstance(report[name]["value"], float | int), name
+        assert report[name]["target"], name
+
+
+@pytest.mark.timeout(7200)
+def test_the_figures(emulators, fakes):  # noqa: F811
+    scale = figures.SCALES[os.environ.get("BENCH_SCALE", "full")]
+    report = figures.run_all(emulators.project, scale, fakes)
+    REPORT.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print("\n" + figures.table(report) + f"\n(written to {REPORT.resolve()})")
+    check_shape(report)
+    assert report["P1"]["value"] > 0.1
+    assert report["P2"]["writes_per_event"] < 2
+    assert report["P3"]["value"] == 0
+    assert report["P4"]["value"] < 5
+    assert report["P5"]["value"] > 0.01
+    assert report["P6"]["value"] < 3
+    assert report["P7"]["value"] > 0.5 and report["P7"]["duplicates"] == 0
