@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from sessionctl.commands import completion, crm, demo, feed, local, offline, quarantine, show
+from shared.config import SettingsError
 
 COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, completion)
 
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as exc:
         print(f"sessionctl: error: timed out: {exc}", file=sys.stderr)
         return 1
+    except SettingsError as exc:  # a wrong environment variable: one line naming it
+        print(f"sessionctl: error: {exc}", file=sys.stderr)
+        return 2
     return result if isinstance(result, int) else 0
 
 

@@ -20,7 +20,7 @@ from sessionctl.feed import publish_and_track, publish_tick, wait_ingested, wait
 from sessionctl.local_stack import Stack, start_stack, stop_stack
 from sessionctl.replay import replay
 from sessionctl.simulate import simulate_traffic
-from shared.config import Settings
+from shared.config import load_settings
 from shared.crm import rules
 from shared.domain.events import parse_event
 from shared.domain.session import reduce_session
@@ -70,14 +70,14 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     now = datetime.now(UTC)
     tick = wait_tick(bootstrap.store(), publish_tick(stack), timeout=WAIT_SECONDS)
     print(f"  ok: the finalizer wrote {tick.get('written', 0)} sessions")
-    due = {f.session_id: f for f in replay(events, now=now, settings=Settings())}
+    due = {f.session_id: f for f in replay(events, now=now, settings=load_settings())}
     files = bootstrap.files()
     _wait(
         f"{len(due)} metadata files",
         lambda: {f"metadata-{sid}.json" for sid in due} <= set(files.names()),
     )
     _wait(f"{len(due)} CRM posts", lambda: len(_posted_keys(stack)) >= len(due))
-    settings = Settings()
+    settings = load_settings()
     states = {sid: reduce_session(sid, [e for e in events if e.session_id == sid]) for sid in due}
     with_record = {
         sid

@@ -29,14 +29,20 @@ class BadLine:
     detail: str
 
 
-def read_events(lines: Iterable[bytes]) -> Iterator[Event | BadLine]:
+@dataclass(frozen=True)
+class Placed:
+    line: int
+    event: Event
+
+
+def read_events(lines: Iterable[bytes]) -> Iterator[Placed | BadLine]:
     for number, raw in enumerate(lines, start=1):
         if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark some editors add
         if not raw.strip():
             continue
         try:
-            yield parse_event(raw.rstrip(b"\r\n"))
+            yield Placed(number, parse_event(raw.rstrip(b"\r\n")))
         except BadInput as bad:
             yield BadLine(number, bad.reason, bad.detail)
 
@@ -66,6 +72,7 @@ def replay(
                     updated_at=last.at,
                     zone=settings.zone,
                     include_end_user_contact=settings.include_end_user_contact,
+                    include_transcript=settings.include_transcript,
                 )
             )
     return out
@@ -96,12 +103,21 @@ def run(
 ) -> int:
     stderr = stderr or sys.stderr
     events: list[Event] = []
+    left_out = 0
     with source.open("rb") as handle:
         for item in read_events(handle):
             if isinstance(item, BadLine):
                 print(f"{source}:{item.line}: {item.reason}: {item.detail}", file=stderr)
-            else:
-                events.append(item)
+                continue
+            event = item.event
+            events.append(event)
+            for issue in event.issues:
+                left_out += 1
+                print(
+                    f"{source}:{item.line}: warning: session {event.session_id} event "
+                    f"{event.event_id}: {issue} (left out of the file; the event is applied)",
+                    file=stderr,
+                )
     rendered = replay(events, now=now, settings=settings, delay=delay)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,5 +125,8 @@ def run(
     except OSError as exc:
         print(f"cannot write to {out_dir}: {exc}", file=stderr)
         return 1
-    print(f"{len(rendered)} sessions due at {now.isoformat()}: {len(paths)} files in {out_dir}")
+    summary = f"{len(rendered)} sessions due at {now.isoformat()}: {len(paths)} files in {out_dir}"
+    if left_out:
+        summary += f" ({left_out} field(s) of an unexpected shape left out, see stderr)"
+    print(summary)
     return 0

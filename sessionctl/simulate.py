@@ -1125,7 +1125,7 @@ def _bad_line(seed: int, k: int, now: datetime) -> bytes:
         options = (_encode(doc)[: 60 + variant], b"hello, this is not JSON", b"[1, 2, 3]")
         return options[variant % len(options)]
     if reason == "missing_field":
-        field = ("occurred_at", "data", "event_id", "type", "session_id", "channel")[variant % 6]
+        field = ("occurred_at", "event_id", "type", "session_id", "spec")[variant % 5]
         del doc[field]
     elif reason == "unsupported_spec":
         doc["spec"] = ("session-event/v2", "session-event/v0")[variant % 2]

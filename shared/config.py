@@ -9,11 +9,13 @@ variables (``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``,
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, timedelta, timezone, tzinfo
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.crm.settings import CrmSettings
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     include_end_user_contact: bool = Field(
         False, description="Put end-user phone and e-mail in the file"
     )
+    include_transcript: bool = Field(
+        False, description="Put chat transcripts (message text: personal data) in the file"
+    )
 
     webhook_url: str = Field("", description="Generic CRM webhook URL; empty disables it")
     webhook_secret: SecretStr = Field(SecretStr(""), description="HMAC-SHA256 key of the webhook")
@@ -74,7 +79,7 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises on an unknown zone
+        zone_of(value)  # raises ValueError naming what is accepted
         return value
 
     @field_validator("object_prefix")
@@ -99,11 +104,67 @@ class Settings(BaseSettings):
         return timedelta(days=self.state_retention_days)
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+    def zone(self) -> tzinfo:
+        return zone_of(self.timezone)
+
+
+FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})$")
+
+
+def zone_of(name: str) -> tzinfo:
+    """The tenant's time zone: an IANA name (``Europe/Istanbul``), ``UTC``, or a fixed offset.
+
+    A fixed offset (``+03:00``, ``-0430``, ``UTC+03:00``) is a zone without daylight
+    saving time: every timestamp of the file carries that offset.
+    """
+    text = name.strip()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    fixed = FIXED_OFFSET.match(text)
+    if fixed:
+        sign, hours, minutes = fixed.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        if int(minutes) >= 60 or offset >= timedelta(hours=24):
+            raise ValueError(f"{name!r} is not a UTC offset (from -23:59 to +23:59)")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(text)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(
+            f"{name!r} is not a time zone: use an IANA name such as Europe/Istanbul, "
+            "UTC, or a fixed offset such as +03:00"
+        ) from None
+
+
+class SettingsError(ValueError):
+    """A setting of the environment is wrong: one line naming the variable and the fix."""
+
+
+def load_settings(**values: Any) -> Settings:
+    """The settings from the environment (``values`` override it); ``SettingsError`` if wrong."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line: every wrong variable by its environment name, what it holds, what it needs."""
+    parts = []
+    for error in exc.errors():
+        variable = "__".join(str(part) for part in error["loc"]).upper() or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        shown = (
+            ""
+            if isinstance(value, dict) or "SECRET" in variable or "TOKEN" in variable
+            else (f" (got {value!r})" if value is not None and repr(value) not in message else "")
+        )
+        parts.append(f"{variable}: {message}{shown}")
+    return "bad setting: " + "; ".join(parts)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return Settings()
+    """The settings of this process, read once (``SettingsError`` if one is wrong)."""
+    return load_settings()

@@ -23,10 +23,10 @@ from sessionctl.commands.common import ISO
 def replay(events: Path, out: Path, now: datetime | None, finalize_delay: int | None) -> int:
     """Compute the files from a JSONL file, offline."""
     from sessionctl.replay import run
-    from shared.config import Settings
+    from shared.config import load_settings
 
     delay = None if finalize_delay is None else timedelta(seconds=finalize_delay)
-    return run(events, out, now=now or datetime.now(UTC), settings=Settings(), delay=delay)
+    return run(events, out, now=now or datetime.now(UTC), settings=load_settings(), delay=delay)
 
 
 @click.command("stage")
@@ -42,13 +42,12 @@ def stage(out: str, no_zip: bool, names: tuple[str, ...]) -> int:
 
 @click.command("schema")
 @click.option("--out", default="schemas", show_default=True, help="output directory")
-def schema(out: str) -> int:
+@click.option("--check", is_flag=True, help="only report stale files (exit 1 if any)")
+def schema(out: str, check: bool) -> int:
     """Write the JSON Schemas of both files."""
-    from shared.domain.schemas import write_schemas
+    from sessionctl.schema import main
 
-    for path in write_schemas(Path(out)):
-        click.echo(path)
-    return 0
+    return main(["--out", out, *(["--check"] if check else [])])
 
 
 def register(cli: click.Group) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from shared.crm.settings import CrmKind, CrmSettings
-from shared.domain.catalog import CHAT_SESSION_TYPES, HUMAN_CONNECTED
+from shared.domain.catalog import HUMAN_CONNECTED
 from shared.domain.session import SessionState
 
 Trigger = Literal["assigned", "connected", "end_user_message", "ended"]
@@ -158,9 +158,7 @@ def _chat_record_due(state: SessionState, s: CrmSettings, at_end: bool) -> bool:
 
 
 def is_chat(state: SessionState) -> bool:
-    if state.channel is not None:
-        return state.channel == "chat"
-    return bool(state.created and state.created.session_type in CHAT_SESSION_TYPES)
+    return state.is_chat
 
 
 def human_assigned(state: SessionState) -> bool:

@@ -35,7 +35,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.domain.catalog import CHAT_SESSION_TYPES, HUMAN_CONNECTED, VIRTUAL_CONNECTED
+from shared.domain.catalog import HUMAN_CONNECTED, VIRTUAL_CONNECTED
 from shared.domain.metadata import seconds
 from shared.domain.session import SessionState
 
@@ -76,6 +76,7 @@ class SessionCard(BaseModel):
     status: str  # the wrap-up code once set, else the status
     wrap_up_code: str | None
     journey: list[JourneyStep]
+    fields_left_out: list[str] = []  # "event-id data.from.agent: expected an object or a bare id"
 
 
 def build_card(state: SessionState, *, now: datetime, zone: tzinfo) -> SessionCard:
@@ -84,7 +85,7 @@ def build_card(state: SessionState, *, now: datetime, zone: tzinfo) -> SessionCa
     colour = _colour(state, code)
     meaning = MEANINGS["gray_no_code" if colour == "gray" and code is None else colour]
     session_type = state.created.session_type if state.created else None
-    icon: Literal["call", "chat"] = "chat" if _is_chat(state, session_type) else "call"
+    icon: Literal["call", "chat"] = "chat" if state.is_chat else "call"
     start = state.created_at or state.first_event_at
     return SessionCard(
         session_id=state.session_id,
@@ -98,6 +99,7 @@ def build_card(state: SessionState, *, now: datetime, zone: tzinfo) -> SessionCa
         status=code or _status(state),
         wrap_up_code=code,
         journey=_journey(state, zone),
+        fields_left_out=[f"{item.event_id} {item.issue}" for item in state.left_out],
     )
 
 
@@ -109,6 +111,9 @@ def render_card(card: SessionCard) -> str:
         f"  queue: {card.queue or '-'}   agent: {card.agent or '-'}   status: {card.status}",
     ]
     lines += [f"  {step.at:%H:%M:%S}  {step.label}" for step in card.journey]
+    if card.fields_left_out:
+        lines.append(f"  fields left out (unexpected shape): {len(card.fields_left_out)}")
+        lines += [f"    {item}" for item in card.fields_left_out]
     return "\n".join(lines)
 
 
@@ -120,12 +125,6 @@ def _colour(state: SessionState, code: str | None) -> Colour:
     return "gray"
 
 
-def _is_chat(state: SessionState, session_type: str | None) -> bool:
-    if state.channel is not None:
-        return state.channel == "chat"
-    return session_type in CHAT_SESSION_TYPES
-
-
 def _status(state: SessionState) -> str:
     if state.ended is None:
         if state.status in WAITING:
@@ -134,7 +133,7 @@ def _status(state: SessionState) -> str:
     who = ENDED_BY.get(state.ended.disconnected_by or "")
     text = f"ended by {who}" if who else "ended"
     final = state.ended.final_status
-    return text if final == "finished" else f"{text} ({final})"
+    return text if final in (None, "finished") else f"{text} ({final})"
 
 
 def _journey(state: SessionState, zone: tzinfo) -> list[JourneyStep]:

@@ -1,9 +1,13 @@
-"""The input contract: the event envelope and the payload of every lifecycle type.
+"""The input contract: the envelope and the payload of every type, placed then applied.
 
-``parse_event`` turns the raw bytes of one Pub/Sub message into an ``Event`` or
-raises ``BadInput`` with one of the reasons of the spec's last section. Unknown
-extra keys are kept everywhere (``extra="allow"``): the platform adds fields
-before it documents them, and a consumer that drops them loses data.
+``parse_event`` turns the raw bytes of one Pub/Sub message into an ``Event``, or
+raises ``BadInput`` when the message cannot be placed (the spec's last section:
+not JSON, a missing envelope field, an unknown ``spec`` or ``type``, an
+``occurred_at`` that does not parse, a status pair off the table, over 1 MiB).
+Everything else is placed and applied: a payload field of an unexpected shape is
+left out of the typed payload and named in ``Event.issues``, while the event
+keeps its data exactly as sent. Unknown extra keys are kept everywhere
+(``extra="allow"``): the platform adds fields before it documents them.
 """
 
 from __future__ import annotations
@@ -11,81 +15,99 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
-from shared.domain.catalog import EVENT_TYPES, STATUS_CODES, STREAM_TYPES
+from shared.domain.catalog import (
+    CHAT_SESSION_TYPES,
+    EVENT_TYPES,
+    STATUS_CODES,
+    STREAM_TYPES,
+    VOICE_SESSION_TYPES,
+)
 from shared.domain.errors import BadInput
+from shared.domain.shapes import (
+    AgentRef,
+    FieldIssue,
+    Folded,
+    Integer,
+    MaterializedPath,
+    NameList,
+    Open,
+    Text,
+    Timestamp,
+    as_integer,
+    choice,
+    fold,
+    lenient_validate,
+    parse_timestamp,
+    ranged,
+    ref,
+)
+from shared.domain.stream import STREAM_PAYLOAD_MODELS
+
+__all__ = ["Event", "FieldIssue", "Open", "parse_envelope", "parse_event", "parse_timestamp"]
 
 SPEC_VERSION = "session-event/v1"
 MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-REQUIRED_FIELDS = ("spec", "event_id", "session_id", "channel", "type", "occurred_at", "data")
-
-
-class Open(BaseModel):
-    """A payload part that keeps keys it does not know and takes ids as text or numbers."""
-
-    model_config = ConfigDict(
-        extra="allow", coerce_numbers_to_str=True, frozen=True, populate_by_name=True
-    )
-
-
-class AgentRef(Open):
-    id: str | None = None
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
+# What places an event (the spec's last section); ``channel`` and ``data`` are read leniently.
+PLACING_FIELDS = ("spec", "event_id", "session_id", "type", "occurred_at")
 
 
 class MenuRef(Open):
-    id: str | None = None
-    name: str | None = None
-    path: str | None = None
-    path_names: list[str] = Field(default_factory=list)
-    menu_type: str | None = None
+    id: Text | None = None
+    name: Text | None = None
+    path: MaterializedPath | None = None
+    path_names: NameList | None = None
+    menu_type: Text | None = None
 
 
 class QueueRef(Open):
-    id: str | None = None
-    name: str | None = None
-    path: str | None = None
+    id: Text | None = None
+    name: Text | None = None
+    path: MaterializedPath | None = None
 
 
 class EndUserRef(Open):
-    id: str | None = None
-    identifier: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    id: Text | None = None
+    identifier: Text | None = None
+    phone: Text | None = None
+    email: Text | None = None
 
 
 class CampaignRef(Open):
-    id: str | None = None
-    name: str | None = None
-    mode: str | None = None
+    id: Text | None = None
+    name: Text | None = None
+    mode: choice("preview", "progressive", "predictive") | None = None
+
+
+SessionType = choice(*VOICE_SESSION_TYPES, *CHAT_SESSION_TYPES)
 
 
 class SessionCreated(Open):
-    session_type: str
-    lang: str | None = None
-    menu: MenuRef | None = None
-    support_number: str | None = None
-    outbound_number: str | None = None
-    queue_priority: int | None = Field(None, ge=1, le=8)
-    end_user: EndUserRef | None = None
-    device: str | None = None
-    scheduled_at: str | None = None
-    campaign: CampaignRef | None = None
+    session_type: SessionType | None = None
+    lang: Text | None = None
+    menu: ref(MenuRef) | None = None
+    support_number: Text | None = None
+    outbound_number: Text | None = None
+    queue_priority: ranged(1, 8) | None = None
+    end_user: ref(EndUserRef) | None = None
+    device: Any = None  # the contract names it without a shape: kept, not read
+    scheduled_at: Timestamp | None = None
+    campaign: ref(CampaignRef) | None = None
+
+
+Status = choice(*STATUS_CODES)
 
 
 class StatusChanged(Open):
-    status: str
-    status_code: int
-    queue: QueueRef | None = None
+    status: Status | None = None
+    status_code: Integer | None = None
+    queue: ref(QueueRef) | None = None
     agent: AgentRef | None = None
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class AgentAction(Open):
@@ -94,83 +116,100 @@ class AgentAction(Open):
     agent: AgentRef | None = None
 
 
+def _agent_as_sent(value: Any) -> Any:
+    if isinstance(value, dict) or (
+        isinstance(value, str | int | float) and not isinstance(value, bool)
+    ):
+        return value
+    raise ValueError("an object or a bare id")
+
+
 class TransferEnd(Open):
-    agent: str | None = None
-    menu_path: str | None = None
-    external: str | None = None
+    """One side of a transfer. ``agent`` is kept as sent (an object or a bare id)."""
+
+    agent: Annotated[Any, PlainValidator(_agent_as_sent)] = None
+    menu_path: MaterializedPath | None = None
+    external: Text | None = None
 
 
 class TransferEvent(Open):
-    transfer_id: str
-    from_: TransferEnd | None = Field(None, alias="from")
-    to: TransferEnd | None = None
-    reason: str | None = None
+    transfer_id: Text | None = None
+    from_: ref(TransferEnd) | None = Field(None, alias="from")
+    to: ref(TransferEnd) | None = None
+    reason: Text | None = None
 
 
 class Participant(Open):
-    id: str | None = None
-    type: str | None = None
-    name: str | None = None
-    phone: str | None = None
+    id: Text | None = None
+    type: choice("agent", "end_user", "virtual_agent", "external") | None = None
+    name: Text | None = None
+    phone: Text | None = None
 
 
 class ParticipantEvent(Open):
-    participant: Participant
+    participant: ref(Participant) | None = None
 
 
 class Deflected(Open):
-    deflection: str
-    channel: str | None = None
+    deflection: Text | None = None
+    channel: Text | None = None
+
+
+FINAL_STATUSES = ("finished", "failed", "recovered", "deflected", "voicemail_received")
+PARTIES = ("agent", "end_user", "virtual_agent", "system")
 
 
 class Ended(Open):
-    final_status: Literal["finished", "failed", "recovered", "deflected", "voicemail_received"]
-    disconnected_by: str | None = None
-    fail_reason: str | None = None
+    final_status: choice(*FINAL_STATUSES) | None = None
+    disconnected_by: choice(*PARTIES) | None = None
+    fail_reason: Text | None = None
     fail_details: Any = None
-    voicemail_reason: str | None = None
+    voicemail_reason: Text | None = None
 
 
 class ChatMessage(Open):
-    sender: Literal["end_user", "agent", "virtual_agent", "system"]
-    message_id: str | None = None
-    text: str | None = None
+    sender: choice(*PARTIES) | None = None
+    message_id: Text | None = None
+    text: Text | None = None
 
 
 class RecordingPermission(Open):
-    permission: Literal["granted", "denied", "not_asked"]
-    recording_url: str | None = None
+    permission: choice("granted", "denied", "not_asked") | None = None
+    recording_url: Text | None = None
 
 
 class Csat(Open):
-    rating: int = Field(ge=1, le=4)
-    comment: str | None = None
+    rating: ranged(1, 4) | None = None
+    comment: Text | None = None
+
+
+SMART_ACTIONS = ("verification", "photo", "photos", "video", "videos", "text_input")
 
 
 class SmartAction(Open):
-    action: str
-    status: str
-    count: int | None = None
+    action: choice(*SMART_ACTIONS) | None = None
+    status: Folded | None = None
+    count: ranged(0, None) | None = None
 
 
 class Sms(Open):
-    kind: Literal["in_call", "wait_time"]
-    direction: str | None = None
+    kind: choice("in_call", "wait_time") | None = None
+    direction: choice("inbound", "outbound") | None = None
 
 
 class Disposition(Open):
-    code: str
-    custom_code_id: str | None = None
-    platform_code_id: str | None = None
-    note: str | None = None
-    list_: str | None = Field(None, alias="list")
-    custom_list_id: str | None = None
-    platform_list_id: str | None = None
+    code: Text | None = None
+    custom_code_id: Text | None = None
+    platform_code_id: Text | None = None
+    note: Text | None = None
+    list_: Text | None = Field(None, alias="list")
+    custom_list_id: Text | None = None
+    platform_list_id: Text | None = None
     agent: AgentRef | None = None
 
 
 class StreamPayload(Open):
-    """A data-stream item: kept as sent, whatever it holds."""
+    """A data-stream item of no known model: kept as sent, whatever it holds."""
 
 
 PAYLOAD_MODELS: dict[str, type[Open]] = {
@@ -193,29 +232,39 @@ PAYLOAD_MODELS: dict[str, type[Open]] = {
     "session.smart_action": SmartAction,
     "session.sms": Sms,
     "session.disposition": Disposition,
+    **STREAM_PAYLOAD_MODELS,
 }
 
 
 class Event(BaseModel):
-    """One valid platform event: the envelope with its typed payload."""
+    """One placed platform event: the envelope, its typed payload, and what was left out.
+
+    ``data`` and ``raw`` are exactly what was sent (the stored event and the data
+    stream keep them); ``payload`` is the typed view the file is computed from,
+    without the fields named in ``issues``.
+    """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     event_id: str
     session_id: str
-    channel: Literal["voice", "chat"]
+    channel: str | None  # "voice" / "chat"; None when it was missing or another value
     type: str
     occurred_at: datetime
     sequence: int | None = None
-    data: dict[str, Any]
+    data: Any
     payload: Open
+    issues: tuple[FieldIssue, ...] = ()
+    raw: dict[str, Any] | None = None
 
     @property
     def is_stream(self) -> bool:
         return self.type in STREAM_TYPES
 
     def envelope(self) -> dict[str, Any]:
-        """The event as the platform sent it (the wire form, for storage and the data stream)."""
+        """The event as the platform sent it (the wire form, for storage)."""
+        if self.raw is not None:
+            return self.raw
         out: dict[str, Any] = {
             "spec": SPEC_VERSION,
             "event_id": self.event_id,
@@ -230,18 +279,8 @@ class Event(BaseModel):
         return out
 
 
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """An RFC 3339 timestamp with an offset, or ``ValueError``."""
-    if not isinstance(value, str) or not RFC3339.match(value):
-        raise ValueError("not an RFC 3339 date-time with an offset")
-    return datetime.fromisoformat(value.upper().replace(" ", "T"))
-
-
 def parse_event(raw: bytes) -> Event:
-    """Validate one message body into an ``Event``; raise ``BadInput`` naming the rule broken."""
+    """Place one message body as an ``Event``; raise ``BadInput`` naming the rule broken."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise BadInput("payload_too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
@@ -254,8 +293,8 @@ def parse_event(raw: bytes) -> Event:
 
 
 def parse_envelope(doc: dict[str, Any]) -> Event:
-    """Validate a decoded envelope (see ``parse_event``)."""
-    missing = [name for name in REQUIRED_FIELDS if doc.get(name) is None]
+    """Place a decoded envelope (see ``parse_event``)."""
+    missing = [name for name in PLACING_FIELDS if doc.get(name) is None]
     if "spec" not in missing and doc["spec"] != SPEC_VERSION:
         raise BadInput("unsupported_spec", f"spec {doc['spec']!r} is not {SPEC_VERSION!r}")
     if missing:
@@ -266,69 +305,73 @@ def parse_envelope(doc: dict[str, Any]) -> Event:
     try:
         occurred_at = parse_timestamp(doc["occurred_at"])
     except ValueError as exc:
-        raise BadInput("bad_timestamp", f"occurred_at {doc['occurred_at']!r}: {exc}") from None
-    _check_envelope_fields(doc)
-    payload = _parse_payload(event_type, doc["data"])
+        raise BadInput("bad_timestamp", f"occurred_at {doc['occurred_at']!r}: not {exc}") from None
+    event_id, session_id = doc["event_id"], doc["session_id"]
+    if not isinstance(event_id, str) or not event_id:
+        raise BadInput("invalid_field", "event_id must be a non-empty string")
+    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        # It names the session's documents and files: without it the event has no place.
+        raise BadInput("invalid_field", "session_id must be 1..64 characters of [A-Za-z0-9_-]")
+    issues: list[FieldIssue] = []
+    channel = doc.get("channel")
+    if channel not in ("voice", "chat"):
+        folded = fold(channel) if isinstance(channel, str) else None
+        channel = folded if folded in ("voice", "chat") else None
+        if channel is None:
+            issues.append(FieldIssue("channel", "voice or chat"))
+    sequence = _sequence(doc.get("sequence"), issues)
+    data = doc.get("data")
+    payload, payload_issues = lenient_validate(PAYLOAD_MODELS[event_type], data)
+    issues += payload_issues
+    if isinstance(payload, StatusChanged):
+        payload = _status_pair(payload, data, issues)
     # Every field was checked above: construct without validating twice (the hot path).
     return Event.model_construct(
-        event_id=doc["event_id"],
-        session_id=doc["session_id"],
-        channel=doc["channel"],
+        event_id=event_id,
+        session_id=session_id,
+        channel=channel,
         type=event_type,
         occurred_at=occurred_at,
-        sequence=doc.get("sequence"),
-        data=doc["data"],
+        sequence=sequence,
+        data={} if data is None else data,
         payload=payload,
+        issues=tuple(issues),
+        raw=doc,
     )
 
 
-def _check_envelope_fields(doc: dict[str, Any]) -> None:
-    event_id, session_id = doc["event_id"], doc["session_id"]
-    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 128:
-        raise BadInput("invalid_field", "event_id must be a string of 1..128 characters")
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
-        raise BadInput("invalid_field", "session_id must be 1..64 characters of [A-Za-z0-9_-]")
-    if doc["channel"] not in ("voice", "chat"):
-        raise BadInput("invalid_field", f"channel {doc['channel']!r} is not voice or chat")
-    sequence = doc.get("sequence")
-    if sequence is not None and (
-        not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0
-    ):
-        raise BadInput("invalid_field", "sequence must be an integer >= 0")
-    if not isinstance(doc["data"], dict):
-        raise BadInput("invalid_field", "data must be an object")
-
-
-def _parse_payload(event_type: str, data: dict[str, Any]) -> Open:
-    from shared.domain.stream import STREAM_PAYLOAD_MODELS  # here: stream.py builds on Open
-
-    model = PAYLOAD_MODELS.get(event_type)
-    if model is None:
-        # A data-stream item is kept whatever it holds: a field of an unexpected type is
-        # no reason to lose it, so it falls back to the untyped payload.
-        try:
-            return STREAM_PAYLOAD_MODELS.get(event_type, StreamPayload).model_validate(data)
-        except ValidationError:
-            return StreamPayload.model_validate(data)
+def _sequence(value: Any, issues: list[FieldIssue]) -> int | None:
+    if value is None:
+        return None
     try:
-        payload = model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "data"
-        reason = "missing_field" if first["type"] == "missing" else "invalid_field"
-        raise BadInput(reason, f"data.{where}: {first['msg']}") from None
-    if isinstance(payload, StatusChanged):
-        expected = STATUS_CODES.get(payload.status)
-        if expected is None or expected != payload.status_code:
-            raise BadInput(
-                "status_mismatch",
-                f"status {payload.status!r} with code {payload.status_code} is off the table",
-            )
-    for name in model.model_fields:
-        value = data.get(name)
-        if name.endswith("_at") and value is not None:
-            try:
-                parse_timestamp(value)
-            except ValueError as exc:
-                raise BadInput("bad_timestamp", f"data.{name} {value!r}: {exc}") from None
+        number = as_integer(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        issues.append(FieldIssue("sequence", "an integer >= 0"))
+        return None
+    return number
+
+
+def _status_pair(payload: StatusChanged, data: Any, issues: list[FieldIssue]) -> StatusChanged:
+    """The pair must be on the table; either half alone names the status."""
+    status, code = payload.status, payload.status_code
+    sent = data if isinstance(data, dict) else {}
+    if status is None and _is_scalar(sent.get("status")):
+        raise BadInput("status_mismatch", f"status {sent['status']!r} is not on the table")
+    if code is not None and code not in CODES:
+        raise BadInput("status_mismatch", f"status code {code} is not on the table")
+    if status is not None and code is not None and STATUS_CODES[status] != code:
+        raise BadInput("status_mismatch", f"status {status!r} with code {code} is off the table")
+    if status is None and code is not None:
+        return payload.model_copy(update={"status": CODES[code]})
+    if code is None and status is not None:
+        return payload.model_copy(update={"status_code": STATUS_CODES[status]})
     return payload
+
+
+CODES = {code: status for status, code in STATUS_CODES.items()}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)

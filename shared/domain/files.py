@@ -74,6 +74,7 @@ def render_files(
     updated_at: datetime,
     zone: tzinfo,
     include_end_user_contact: bool = False,
+    include_transcript: bool = False,
     ticket: tuple[str | None, str | None] = (None, None),
 ) -> SessionFiles:
     state = reduce_session(session_id, events)
@@ -83,6 +84,7 @@ def render_files(
         version=version,
         zone=zone,
         include_end_user_contact=include_end_user_contact,
+        include_transcript=include_transcript,
         ticket=ticket,
     )
     datastream = build_datastream(state, updated_at=updated_at, version=version, zone=zone)

@@ -12,13 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.catalog import (
-    CHAT_SESSION_TYPES,
-    HUMAN_CONNECTED,
-    STATUS_CODES,
-    VIRTUAL_CONNECTED,
-)
-from shared.domain.events import parse_timestamp
+from shared.domain.catalog import HUMAN_CONNECTED, STATUS_CODES, VIRTUAL_CONNECTED
+from shared.domain.events import FINAL_STATUSES
 from shared.domain.session import ASSIGNED_STATUSES, CONNECTED_STATUSES, SessionState
 
 NO_END_EVENT = "no_end_event"
@@ -36,6 +31,7 @@ class QueueInfo(Strict):
 
 class MenuPath(Strict):
     id: str | None
+    materialized_path: str | None
     name: str | None
     menu_type: str | None
     items_count: int | None
@@ -62,7 +58,7 @@ class AgentInfo(Strict):
 
 
 class TransferInfo(Strict):
-    id: str
+    id: str | None
     status: str
     from_: dict[str, Any] | None = Field(alias="from")
     to: dict[str, Any] | None
@@ -74,7 +70,7 @@ class TransferInfo(Strict):
 
 
 class DeflectionDetail(Strict):
-    deflection: str
+    deflection: str | None
     channel: str | None
     occurred_at: str
 
@@ -85,7 +81,7 @@ class DispositionAgent(Strict):
 
 
 class DispositionInfo(Strict):
-    code: str
+    code: str | None
     note: str | None
     list: str | None
     custom_code_id: str | None
@@ -101,6 +97,12 @@ class ParticipantInfo(Strict):
     name: str | None
     joined_at: str
     left_at: str | None
+
+
+class TranscriptLine(Strict):
+    sender: str | None
+    text: str | None
+    sent_at: str
 
 
 class EndUser(BaseModel):
@@ -149,6 +151,8 @@ class SessionMetadata(Strict):
     has_feedback: bool
     smart_actions: SmartActions
     verified: bool
+    photos: int = Field(ge=0)
+    videos: int = Field(ge=0)
     agent_info: AgentInfo | None
     transfers: list[TransferInfo]
     deflection: str | None
@@ -168,6 +172,7 @@ class SessionMetadata(Strict):
     last_msg_sent_at: str | None
     average_response_time: int | None
     longest_response_time: int | None
+    transcript: list[TranscriptLine] | None
     event_count: int
     version: int
 
@@ -197,13 +202,14 @@ def build_metadata(
     version: int,
     zone: tzinfo,
     include_end_user_contact: bool = False,
+    include_transcript: bool = False,
     ticket: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The file's content for this state, as JSON-ready data in the spec's key order."""
     created = state.created
     times = _times(state)
     end = times["ends_at"] or (None if state.is_ended else state.last_event_at)
-    is_chat = _is_chat(state)
+    is_chat = state.is_chat
     handle = _handle_time(state, end)
     holds = _hold_totals(state, end)
     ended = state.ended
@@ -212,8 +218,8 @@ def build_metadata(
         "id": state.session_id,
         "lang": created.lang if created else None,
         "channel": state.channel,
-        "call_type": None if is_chat else _session_type(state),
-        "chat_type": _session_type(state) if is_chat else None,
+        "call_type": None if is_chat else state.session_type,
+        "chat_type": state.session_type if is_chat else None,
         "status": status,
         "status_code": status_code,
         **{key: fmt(value, zone) for key, value in times.items()},
@@ -242,13 +248,15 @@ def build_metadata(
             for key in ("verification", "photos", "videos", "text_input")
         },
         "verified": state.verified,
+        "photos": state.photos(),
+        "videos": state.videos(),
         "agent_info": (
             state.agent.model_dump(include={"id", "name", "first_name", "last_name"})
             if state.agent
             else None
         ),
         "transfers": [_transfer(t, zone) for t in state.transfers.values()],
-        "deflection": state.deflections[-1][0].deflection if state.deflections else None,
+        "deflection": _deflection(state),
         "deflection_details": [
             {"deflection": d.deflection, "channel": d.channel, "occurred_at": fmt(at, zone)}
             for d, at in state.deflections
@@ -272,6 +280,7 @@ def build_metadata(
         "fail_details": ended.fail_details if ended else None,
         "voicemail_reason": ended.voicemail_reason if ended else None,
         **_chat_metrics(state, is_chat, zone),
+        "transcript": _transcript(state, zone) if is_chat and include_transcript else None,
         "event_count": state.event_count,
         "version": version,
     }
@@ -281,16 +290,6 @@ def build_metadata(
 def validate_metadata(doc: dict[str, Any]) -> SessionMetadata:
     """Check a built file against the output model (tests and the schema use it)."""
     return SessionMetadata.model_validate(doc)
-
-
-def _is_chat(state: SessionState) -> bool:
-    if state.channel is not None:
-        return state.channel == "chat"
-    return bool(state.created and state.created.session_type in CHAT_SESSION_TYPES)
-
-
-def _session_type(state: SessionState) -> str | None:
-    return state.created.session_type if state.created else None
 
 
 def _times(state: SessionState) -> dict[str, datetime | None]:
@@ -308,20 +307,19 @@ def _times(state: SessionState) -> dict[str, datetime | None]:
 
 
 def _scheduled_at(state: SessionState) -> datetime | None:
-    raw = state.created.scheduled_at if state.created else None
-    if raw:
-        try:
-            return parse_timestamp(raw)
-        except ValueError:
-            pass  # ingest refuses such a value; an older stored event must not stop the file
-    return state.status_first_at.get("scheduled")
+    booked = state.created.scheduled_at if state.created else None
+    return booked or state.status_first_at.get("scheduled")
 
 
 def _final_status(state: SessionState) -> tuple[str | None, int | None, str | None]:
-    if state.ended is not None:
-        status = state.ended.final_status
-        return status, STATUS_CODES[status], state.ended.fail_reason
-    return "failed", STATUS_CODES["failed"], NO_END_EVENT
+    if state.ended is None:
+        return "failed", STATUS_CODES["failed"], NO_END_EVENT
+    status = state.ended.final_status
+    if status is None:
+        # The end's own final status was left out: the last final status the session reached.
+        final = [s for s, _ in state.status_history if s in FINAL_STATUSES]
+        status = final[-1] if final else None
+    return status, STATUS_CODES.get(status or ""), state.ended.fail_reason
 
 
 def _wait(state: SessionState, times: dict[str, datetime | None], end: datetime | None):
@@ -334,20 +332,28 @@ def _wait(state: SessionState, times: dict[str, datetime | None], end: datetime 
 
 
 def _handle_time(state: SessionState, end: datetime | None) -> int | None:
-    start = state.status_first_at.get("preview_pending") if _is_preview(state) else None
+    """From the start of handling to the later of the end and the last wrap-up's end."""
+    first = state.status_first_at
+    start = first.get("preview_pending") if _is_preview(state) else None
     if start is None:
-        assigned = [
-            state.status_first_at[s] for s in ASSIGNED_STATUSES if s in state.status_first_at
-        ]
+        assigned = [first[s] for s in ASSIGNED_STATUSES if s in first]
         start = min(assigned) if assigned else None
     if start is None:
+        # Progressive and predictive campaign calls have no ``assigned``: the agent's
+        # connection to the call starts the handling.
+        start = first.get("campaign_connected")
+    stops = [at for at in (end, state.wrap_up_ended_at) if at is not None]
+    if start is None or not stops:
         return None
-    return seconds(start, state.wrap_up_ended_at or end)
+    return seconds(start, max(stops))
 
 
 def _is_preview(state: SessionState) -> bool:
+    """A preview campaign call: said by the campaign's mode, else by its first status."""
     campaign = state.created.campaign if state.created else None
-    return bool(campaign and campaign.mode == "preview")
+    if campaign is not None and campaign.mode is not None:
+        return campaign.mode == "preview"
+    return "preview_pending" in state.status_first_at
 
 
 def _hold_totals(state: SessionState, end: datetime | None) -> list[int]:
@@ -372,13 +378,14 @@ def _menu_path(state: SessionState) -> dict[str, Any] | None:
     menu = state.created.menu if state.created else None
     if menu is None:
         return None
+    names = menu.path_names or []
     nodes = [n for n in (menu.path or "").split("/") if n]
-    leaf = menu.path_names[-1] if menu.path_names else menu.name
     return {
         "id": menu.path,
-        "name": leaf,
+        "materialized_path": menu.path,
+        "name": names[-1] if names else menu.name,
         "menu_type": menu.menu_type,
-        "items_count": len(nodes) if nodes else (len(menu.path_names) or None),
+        "items_count": len(nodes) if nodes else (len(names) or None),
     }
 
 
@@ -399,6 +406,11 @@ def _transfer(t, zone: tzinfo) -> dict[str, Any]:
         "updated_at": fmt(t.updated_at, zone),
         "fail_reason": t.fail_reason,
     }
+
+
+def _deflection(state: SessionState) -> str | None:
+    named = [d.deflection for d, _ in state.deflections if d.deflection is not None]
+    return named[-1] if named else None
 
 
 def _disposition(state: SessionState) -> dict[str, Any] | None:
@@ -440,14 +452,7 @@ def _chat_metrics(state: SessionState, is_chat: bool, zone: tzinfo) -> dict[str,
             )
         )
     messages = state.messages
-    responses: list[int] = []
-    waiting_since: datetime | None = None
-    for message, at in messages:
-        if message.sender == "end_user" and waiting_since is None:
-            waiting_since = at
-        elif message.sender == "agent" and waiting_since is not None:
-            responses.append(_whole(at - waiting_since))
-            waiting_since = None
+    responses = _response_times(state)
     return {
         "message_count": len(messages),
         "end_user_message_count": sum(1 for m, _ in messages if m.sender == "end_user"),
@@ -458,3 +463,28 @@ def _chat_metrics(state: SessionState, is_chat: bool, zone: tzinfo) -> dict[str,
         ),
         "longest_response_time": max(responses) if responses else None,
     }
+
+
+def _response_times(state: SessionState) -> list[int]:
+    """Seconds from each end-user message an agent had not yet answered to the agent's answer.
+
+    A response time runs from the first end-user message after the agent's last
+    message to the agent's next message: a burst of end-user messages is one
+    question, answered once. Virtual-agent and system messages answer nothing.
+    """
+    responses: list[int] = []
+    waiting_since: datetime | None = None
+    for message, at in state.messages:
+        if message.sender == "end_user" and waiting_since is None:
+            waiting_since = at
+        elif message.sender == "agent" and waiting_since is not None:
+            responses.append(_whole(at - waiting_since))
+            waiting_since = None
+    return responses
+
+
+def _transcript(state: SessionState, zone: tzinfo) -> list[dict[str, Any]]:
+    """Every chat message in order; ``text`` is ``null`` when the platform withheld it."""
+    return [
+        {"sender": m.sender, "text": m.text, "sent_at": fmt(at, zone)} for m, at in state.messages
+    ]

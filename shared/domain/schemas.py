@@ -3,20 +3,25 @@
 Consumers of the bucket validate against ``schemas/*.schema.json``; generating
 them from the code (``SessionMetadata`` for the metadata file, the stream models
 for the data stream) keeps the published contract and the writer from drifting
-apart, and a unit test fails when the committed files are stale.
+apart. Writing and checking the files on disk is the command line's job
+(``sessionctl schema``); this module only computes them.
+
+The data stream keeps each payload exactly as the platform sent it, so the
+schema of an item's ``data`` cannot promise a type: it documents the fields the
+platform's seed shows and what shape each normally has, and accepts what came.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
+import types
+import typing
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from shared.domain.events import Open
 from shared.domain.metadata import SessionMetadata
+from shared.domain.shapes import Open
 from shared.domain.stream import STREAM_PAYLOAD_MODELS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -34,20 +39,54 @@ class DatastreamItem(BaseModel):
     sequence: int | None
 
 
+def _shape(annotation: Any) -> str:
+    """The usual shape of a payload field, in words, for the schema's documentation."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _shape(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        words = [_shape(arg) for arg in typing.get_args(annotation) if arg is not type(None)]
+        return " or ".join(dict.fromkeys(words))
+    if annotation is str:
+        return "text or a number"
+    if annotation in (int, float):
+        return "a number or text"
+    if annotation is bool:
+        return "true or false"
+    if origin is dict or annotation is dict:
+        return "an object"
+    if origin is list or annotation is list:
+        return "a list"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "an object"
+    return "any JSON value"
+
+
+def data_schema(payload: type[Open]) -> dict[str, Any]:
+    """The documentation-only schema of a payload kept as sent: it describes, never refuses."""
+    doc = " ".join((payload.__doc__ or "").split())
+    return {
+        "description": f"{doc} Kept exactly as sent: any shape is written as it came.".strip(),
+        "properties": {
+            field.alias or name: {"description": f"usually {_shape(field.annotation)}"}
+            for name, field in payload.model_fields.items()
+        },
+    }
+
+
 def _item_model(event_type: str, payload: type[Open]) -> type[DatastreamItem]:
-    """``stream.call_started`` -> ``CallStartedEvent`` with ``type`` fixed and ``data`` typed."""
+    """``stream.call_started`` -> ``CallStartedEvent`` with ``type`` fixed and ``data`` described."""
     name = "".join(part.capitalize() for part in event_type.removeprefix("stream.").split("_"))
     return create_model(
         f"{name}Event",
         __base__=DatastreamItem,
         type=(Literal[event_type], ...),
-        data=(payload, ...),
+        data=(Any, Field(json_schema_extra=data_schema(payload))),
     )
 
 
 ITEM_MODELS = tuple(_item_model(t, m) for t, m in sorted(STREAM_PAYLOAD_MODELS.items()))
-# A tagged union: a validator picks the payload model by ``type``, and each payload model
-# keeps ``additionalProperties: true`` with every field optional, so it stays permissive.
+# A tagged union: a validator picks the item's model by ``type``.
 StreamEvent = Annotated[Union[ITEM_MODELS], Field(discriminator="type")]  # noqa: UP007 (run time)
 
 
@@ -76,41 +115,5 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 
 def encode(schema: dict[str, Any]) -> str:
+    """The committed form of a schema: indented JSON with a final newline."""
     return json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
-
-
-def write_schemas(out_dir: Path) -> list[Path]:
-    """Write the schemas under ``out_dir``; return the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in schemas().items():
-        path = out_dir / name
-        path.write_text(encode(schema), encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def stale_schemas(out_dir: Path) -> list[Path]:
-    """The schema files under ``out_dir`` that are missing or differ from the models."""
-    stale = []
-    for name, schema in schemas().items():
-        path = out_dir / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != encode(schema):
-            stale.append(path)
-    return stale
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``sessionctl schema``: write the schemas, or with ``--check`` fail when they are stale."""
-    parser = argparse.ArgumentParser(prog="sessionctl schema", description=__doc__)
-    parser.add_argument("--out", default="schemas", help="directory of the schema files")
-    parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args(argv)
-    if args.check:
-        stale = stale_schemas(Path(args.out))
-        for path in stale:
-            print(f"stale: {path} (run: sessionctl schema --out {args.out})")
-        return 1 if stale else 0
-    for path in write_schemas(Path(args.out)):
-        print(path)
-    return 0

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain import events as ev
-from shared.domain.catalog import HUMAN_CONNECTED, VIRTUAL_CONNECTED
+from shared.domain.catalog import CHAT_SESSION_TYPES, HUMAN_CONNECTED, VIRTUAL_CONNECTED
+from shared.domain.shapes import FieldIssue
 
 ASSIGNED_STATUSES = frozenset({"assigned", "va_assigned"})
 CONNECTED_STATUSES = HUMAN_CONNECTED | VIRTUAL_CONNECTED
@@ -31,13 +32,22 @@ class Hold:
 
 @dataclass
 class Transfer:
-    id: str
+    id: str | None
     status: str
     from_: dict[str, Any] | None
     to: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
     fail_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A field of an unexpected shape in one of the session's events (see ``FieldIssue``)."""
+
+    event_id: str
+    type: str
+    issue: FieldIssue
 
 
 @dataclass
@@ -67,7 +77,7 @@ class SessionState:
     agent: ev.AgentRef | None = None
     holds: list[Hold] = field(default_factory=list)
     interaction: int = 0
-    wrap_up_ended_at: datetime | None = None
+    wrap_up_ended_at: datetime | None = None  # the last session.wrap_up_ended
     transfers: dict[str, Transfer] = field(default_factory=dict)
     participants: list[ParticipantRecord] = field(default_factory=list)
     deflections: list[tuple[ev.Deflected, datetime]] = field(default_factory=list)
@@ -79,14 +89,35 @@ class SessionState:
     csat: ev.Csat | None = None
     smart_actions: dict[str, str] = field(default_factory=dict)
     verified: bool = False
+    uploads: dict[str, int] = field(default_factory=lambda: {"photos": 0, "videos": 0})
+    uploaded_items: dict[str, int] = field(default_factory=lambda: {"photos": 0, "videos": 0})
     sms: dict[str, int] = field(default_factory=lambda: {"in_call": 0, "wait_time": 0})
     disposition: ev.Disposition | None = None
+    disposition_from_session: bool = False  # a session.disposition outranks stream.disposition
     event_count: int = 0
     stream: list[ev.Event] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
 
     @property
     def is_ended(self) -> bool:
         return self.ended is not None
+
+    @property
+    def is_chat(self) -> bool:
+        """The channel of the session's events, else the channel its session type belongs to."""
+        if self.channel is not None:
+            return self.channel == "chat"
+        return bool(self.created and self.created.session_type in CHAT_SESSION_TYPES)
+
+    @property
+    def session_type(self) -> str | None:
+        return self.created.session_type if self.created else None
+
+    def photos(self) -> int:
+        return max(self.uploads["photos"], self.uploaded_items["photos"])
+
+    def videos(self) -> int:
+        return max(self.uploads["videos"], self.uploaded_items["videos"])
 
 
 def canonical_order(events: Iterable[ev.Event]) -> list[ev.Event]:
@@ -120,6 +151,7 @@ def reduce_session(session_id: str, events: Iterable[ev.Event]) -> SessionState:
 def _apply(state: SessionState, event: ev.Event) -> None:
     state.event_count += 1
     state.channel = state.channel or event.channel
+    state.left_out += [LeftOut(event.event_id, event.type, issue) for issue in event.issues]
     at = event.occurred_at
     if state.first_event_at is None or at < state.first_event_at:
         state.first_event_at = at
@@ -140,13 +172,17 @@ def _created(state: SessionState, p: ev.SessionCreated, at: datetime) -> None:
 
 
 def _status_changed(state: SessionState, p: ev.StatusChanged, at: datetime) -> None:
+    if p.agent is not None:
+        # Whatever status carries an agent names who handles the session: campaign calls
+        # never pass through ``assigned``, yet an agent takes them.
+        state.agent = p.agent
+    if p.status is None:
+        return  # neither half of the pair was usable: the event changes no status
     state.status, state.status_code = p.status, p.status_code
     state.status_first_at.setdefault(p.status, at)
     state.status_history.append((p.status, at))
     if p.status == "queued" and p.queue is not None:
         state.queue = p.queue
-    if p.status in ASSIGNED_STATUSES and p.agent is not None:
-        state.agent = p.agent
 
 
 def _hold_started(state: SessionState, p: ev.AgentAction, at: datetime) -> None:
@@ -162,11 +198,12 @@ def _hold_ended(state: SessionState, p: ev.AgentAction, at: datetime) -> None:
 
 def _transfer(status: str):
     def apply(state: SessionState, p: ev.TransferEvent, at: datetime) -> None:
-        known = state.transfers.get(p.transfer_id)
+        key = _transfer_key(state, p, status, at)
+        known = state.transfers.get(key)
         from_ = _ends(p.from_)
         to = _ends(p.to)
         if known is None:
-            state.transfers[p.transfer_id] = Transfer(
+            state.transfers[key] = Transfer(
                 id=p.transfer_id,
                 status=status,
                 from_=from_,
@@ -189,6 +226,17 @@ def _transfer(status: str):
     return apply
 
 
+def _transfer_key(state: SessionState, p: ev.TransferEvent, status: str, at: datetime) -> str:
+    """The transfer's id; without one, the last transfer still open, else a new one."""
+    if p.transfer_id is not None:
+        return p.transfer_id
+    if status != "started":
+        for key, known in reversed(state.transfers.items()):
+            if known.status == "started":
+                return key
+    return f"\x00{at.isoformat()}#{len(state.transfers)}"
+
+
 def _ends(end: ev.TransferEnd | None) -> dict[str, Any] | None:
     if end is None:
         return None
@@ -196,15 +244,16 @@ def _ends(end: ev.TransferEnd | None) -> dict[str, Any] | None:
 
 
 def _participant_joined(state: SessionState, p: ev.ParticipantEvent, at: datetime) -> None:
-    who = p.participant
+    who = p.participant or ev.Participant()
     state.participants.append(
         ParticipantRecord(id=who.id, type=who.type, name=who.name, joined_at=at)
     )
 
 
 def _participant_left(state: SessionState, p: ev.ParticipantEvent, at: datetime) -> None:
+    who = p.participant or ev.Participant()
     for record in reversed(state.participants):
-        if record.id == p.participant.id and record.left_at is None:
+        if record.id == who.id and record.left_at is None:
             record.left_at = at
             return
 
@@ -226,12 +275,13 @@ def _chat_message(state: SessionState, p: ev.ChatMessage, at: datetime) -> None:
 
 
 def _recording_permission(state: SessionState, p: ev.RecordingPermission, at: datetime) -> None:
-    state.recording_permission = p.permission
+    state.recording_permission = p.permission or state.recording_permission
     state.recording_url = p.recording_url or state.recording_url
 
 
 def _csat(state: SessionState, p: ev.Csat, at: datetime) -> None:
-    state.csat = p
+    if p.rating is not None:  # a CSAT without a usable rating rates nothing
+        state.csat = p
 
 
 SMART_ACTION_KEYS = {
@@ -245,35 +295,53 @@ SMART_ACTION_KEYS = {
 
 
 def _smart_action(state: SessionState, p: ev.SmartAction, at: datetime) -> None:
-    key = SMART_ACTION_KEYS.get(p.action)
-    if key is not None:
-        state.smart_actions[key] = p.status
+    key = SMART_ACTION_KEYS.get(p.action or "")
+    if key is None or p.status is None:
+        return
+    state.smart_actions[key] = p.status
     if key == "verification" and p.status == "verified":
         state.verified = True
+    if key in state.uploads and p.status == "uploaded":
+        state.uploads[key] += 1 if p.count is None else p.count
 
 
 def _sms(state: SessionState, p: ev.Sms, at: datetime) -> None:
-    state.sms[p.kind] += 1
+    if p.kind is not None:
+        state.sms[p.kind] += 1
 
 
 def _disposition(state: SessionState, p: ev.Disposition, at: datetime) -> None:
     state.disposition = p
+    state.disposition_from_session = True
 
 
 RECORDING_URL_KEYS = ("recording_url", "external_storage_link", "external_storage_url", "url")
 
 
+UPLOAD_ITEMS = {"stream.photo_uploaded": "photos", "stream.video_uploaded": "videos"}
+
+
 def _apply_stream(state: SessionState, event: ev.Event) -> None:
     """The few data-stream items that also feed the metadata file."""
+    data = event.data if isinstance(event.data, dict) else {}
     if event.type == "stream.call_recording":
         for key in (*RECORDING_URL_KEYS, "crm_link"):
-            value = event.data.get(key)
+            value = data.get(key)
             if isinstance(value, str) and value:
                 state.recording_url = value
                 return
     elif event.type == "stream.verified":
         state.verified = True
         state.smart_actions.setdefault("verification", "verified")
+    elif event.type in UPLOAD_ITEMS:
+        state.uploaded_items[UPLOAD_ITEMS[event.type]] += 1
+    elif event.type == "stream.disposition" and not state.disposition_from_session:
+        # The data stream's copy of the wrap-up code counts when no session.disposition came.
+        p = event.payload
+        if getattr(p, "code", None) is not None:
+            state.disposition = ev.Disposition.model_validate(
+                p.model_dump(by_alias=True, exclude_none=True)
+            )
 
 
 # Types without a handler (session.wrap_up_started) are counted and kept, but no key of

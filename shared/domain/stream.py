@@ -2,9 +2,10 @@
 
 The data stream is kept as the platform sent it (``Event.data`` goes to the
 datastream file untouched), so these models do not reshape anything: they name
-the fields seed 001 shows, check their types loosely and give the JSON schema
-its documentation. Every field is optional and unknown keys are kept, because a
-partial or newer payload must never cost the session a data-stream item; junk
+the fields seed 001 shows, check their types loosely (a field of another shape
+is reported, never refused) and give the JSON schema its documentation. Every
+field is optional and unknown keys are kept, because a partial or newer payload
+must never cost the session a data-stream item; junk
 the platform sends (``purchaseDate: Invalid DateTime``, ``location: Location
 not available``) sits in free-form maps typed ``dict[str, Any]``, times are
 plain strings, and numbers that may come as text are ``str | float | int``.
@@ -16,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, WithJsonSchema
 
-from shared.domain.events import Open
+from shared.domain.shapes import AgentRef, Open
 
 # ``Open`` turns numbers into text (the platform sends ids as 6679 or "6679"), while the file
 # keeps them as sent: the schema must admit both, which pydantic does not say on its own.
@@ -319,7 +320,7 @@ class StreamDisposition(Open):
     list_: Text | None = Field(None, alias="list")
     custom_list_id: Text | None = None
     platform_list_id: Text | None = None
-    agent: Who | None = None
+    agent: AgentRef | None = None
 
 
 class GcsUrl(Open):

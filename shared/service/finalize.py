@@ -114,6 +114,7 @@ def _write_claimed(
         updated_at=now,
         zone=settings.zone,
         include_end_user_contact=settings.include_end_user_contact,
+        include_transcript=settings.include_transcript,
         ticket=ticket_of(session_id),
     )
     if rendered.content_hash == claim.content_hash:

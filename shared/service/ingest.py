@@ -62,6 +62,19 @@ def ingest_message(
         )
         return IngestResult("quarantined", message.attributes.get("session_id"), bad.reason)
     is_new = store.add_event(event)
+    # Placed and applied all the same: each such field is left out of the file (one line
+    # each, once per event: a redelivery finds the event stored and logs nothing).
+    for issue in event.issues if is_new else ():
+        log(
+            logger,
+            logging.WARNING,
+            f"event {event.event_id} of session {event.session_id}: {issue}",
+            session_id=event.session_id,
+            event_id=event.event_id,
+            type=event.type,
+            field=issue.field,
+            expected=issue.expected,
+        )
     # Runs for a redelivery too: the first delivery may have died before this step.
     store.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
     trigger = crm_trigger(event)

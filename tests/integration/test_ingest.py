@@ -57,6 +57,29 @@ def test_bad_input_is_kept_whole_with_its_reason_and_nothing_else_changes(pipe, 
     assert line["message_id"] == bad.message_id
 
 
+def test_an_event_with_a_field_of_an_unexpected_shape_is_stored_as_sent_and_warned_once(
+    pipe, caplog
+):
+    session_id = unique("s")
+    doc = envelope(
+        "session.ended",
+        {"final_status": "Failed", "fail_reason": {"code": "carrier"}, "fail_details": [1]},
+        session_id=session_id,
+    )
+    msg = message(raw(doc), session_id=session_id)
+    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "stored"
+    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "duplicate"
+    assert pipe.store.list_quarantine() == []
+    [stored] = pipe.store.load_events(session_id)
+    assert stored.envelope() == doc  # kept exactly as sent
+    assert stored.payload.final_status == "failed" and stored.payload.fail_reason is None
+    [record] = [r for r in caplog.records if r.name == "pipeline.ingest"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["severity"] == "WARNING" and line["field"] == "data.fail_reason"
+    assert line["session_id"] == session_id and line["event_id"] == doc["event_id"]
+    assert line["expected"] == "text (or a number)"
+
+
 def test_a_redelivered_event_is_a_duplicate(pipe):
     doc = handled_call(unique("s")).docs[0]
     msg = message(raw(doc))

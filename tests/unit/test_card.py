@@ -173,3 +173,27 @@ def test_render_card_long_sessions_and_no_start():
     assert render_card(card).splitlines()[0].endswith("1:02:03")
     blank = card.model_copy(update={"duration_seconds": None})
     assert render_card(blank).splitlines()[0].endswith("--:--")
+
+
+def test_the_card_counts_and_names_the_fields_left_out():
+    s = connected_call()
+    s.at(60).add("session.hold_started", {"agent": ["a1"]})
+    s.at(90).add("chat.message", {"sender": "end_user", "text": {"rich": True}})
+    card = card_of(s)
+    assert card.fields_left_out == [
+        "12345-004 data.agent: expected an object or a bare id",
+        "12345-005 data.text: expected text (or a number)",
+    ]
+    text = render_card(card)
+    assert "fields left out (unexpected shape): 2" in text
+    assert "12345-004 data.agent: expected an object or a bare id" in text
+    assert "fields left out" not in render_card(card_of(connected_call()))
+
+
+def test_a_stream_disposition_sets_the_code_that_greys_the_card():
+    s = connected_call()
+    s.at(100).add("session.ended", {"final_status": "finished", "disconnected_by": "end_user"})
+    assert card_of(s).colour == "white"
+    s.at(120).add("stream.disposition", {"code": "test001", "agent": "Alex B"})
+    card = card_of(s)
+    assert (card.colour, card.status) == ("gray", "test001")

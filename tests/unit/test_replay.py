@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, timedelta
 
+import pytest
+
 from sessionctl.cli import main
 from tests.factory import T0, SessionScript, envelope, handled_call, raw
 
@@ -111,3 +113,96 @@ def test_a_byte_order_mark_and_windows_line_ends_are_accepted(tmp_path):
     )
     doc = json.loads((out / "metadata-777.json").read_text())
     assert doc["event_count"] == len(docs)
+
+
+def shaped_stream() -> SessionScript:
+    """The issue's session: shapes real producers send, in lifecycle and stream events."""
+    s = SessionScript(session_id="777")
+    s.at(0).add(
+        "session.created",
+        {
+            "session_type": "Voice inbound",
+            "lang": "en",
+            "device": {"os": "iOS"},
+            "menu": {"id": 6205, "name": "Billing", "path": [2420, 4563, 6205]},
+        },
+    )
+    s.at(5).status("queued", 1, queue={"id": 6205, "name": "Billing"})
+    s.at(10).status("Assigned", "2", agent={"id": 101, "name": "Noam B"})
+    s.at(20).add("session.hold_started", {"agent": 101})
+    s.at(30).add("session.hold_ended", {"agent": "101"})
+    s.at(40).add(
+        "session.transfer_started",
+        {"transfer_id": "t1", "from": {"agent": {"id": 101, "name": "Noam B"}}, "to": {}},
+    )
+    s.at(50).add(
+        "session.transfer_completed",
+        {"transfer_id": "t1", "to": {"agent": {"id": 102, "name": "Dana K"}}},
+    )
+    s.at(51).add("session.wrap_up_started", {"agent": 101})
+    s.at(90).add("session.wrap_up_ended", {"agent": 101})
+    s.at(100).add("session.hold_started", {"agent": "102"})
+    s.at(107).add("session.hold_ended", {"agent": "102"})
+    s.at(120).add("session.recording_permission", {"permission": "Not Asked"})
+    s.at(130).add("stream.photo_uploaded", {"external_storage_link": {"url": "https://x/1"}})
+    s.at(600).add(
+        "session.ended",
+        {
+            "final_status": "failed",
+            "disconnected_by": "system",
+            "fail_reason": {"code": "carrier"},
+            "fail_details": {"sip": 503},
+        },
+    )
+    return s
+
+
+def test_replay_of_shapes_real_producers_send_gives_complete_files(tmp_path, capsys):
+    s = shaped_stream()
+    source = write_jsonl(tmp_path / "shaped.jsonl", s.docs)
+    out = tmp_path / "out"
+    now = T0 + timedelta(hours=1)
+    assert main(["replay", str(source), "--out", str(out), "--now", iso(now)]) == 0
+    doc = json.loads((out / "metadata-777.json").read_text())
+    assert doc["event_count"] == len(s.docs)
+    assert [t["status"] for t in doc["transfers"]] == ["completed"]
+    assert (doc["status"], doc["fail_reason"], doc["fail_details"]) == (
+        "failed",
+        None,
+        {"sip": 503},
+    )
+    assert doc["ends_at"] is not None and doc["disconnected_by"] == "system"
+    assert doc["call_duration"] == 590  # assigned +10 s -> end +600 s, past the first wrap-up
+    assert (doc["hold_durations"], doc["hold_duration"]) == ([10, 7], 17)
+    assert doc["agent_info"]["id"] == "101" and doc["recording_permission"] == "not_asked"
+    assert doc["menu_path"]["materialized_path"] == "2420/4563/6205" and doc["photos"] == 1
+    captured = capsys.readouterr()
+    assert "2 field(s) of an unexpected shape left out" in captured.out
+    assert "shaped.jsonl:14: warning: session 777 event 777-013: data.fail_reason" in captured.err
+
+
+def test_replay_takes_a_fixed_offset_as_the_time_zone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIMEZONE", "+03:00")
+    source = write_jsonl(tmp_path / "e.jsonl", handled_call("444").docs)
+    out = tmp_path / "out"
+    assert (
+        main(["replay", str(source), "--out", str(out), "--now", iso(END + timedelta(hours=1))])
+        == 0
+    )
+    doc = json.loads((out / "metadata-444.json").read_text())
+    assert doc["ends_at"] == "2023-09-11T09:45:21.000+03:00"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TIMEZONE", "Mars/Olympus"), ("TIMEZONE", "+25:00"), ("FINALIZE_DELAY_SECONDS", "soon")],
+)
+def test_a_bad_setting_fails_with_one_line_naming_the_variable(
+    tmp_path, monkeypatch, capsys, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    source = write_jsonl(tmp_path / "e.jsonl", handled_call("555").docs)
+    assert main(["replay", str(source), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{variable}: " in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from sessionctl.schema import main, stale_schemas, write_schemas
 from shared.domain.events import parse_envelope
 from shared.domain.files import SessionFiles, render_files
-from shared.domain.schemas import DatastreamFile, main, schemas, stale_schemas, write_schemas
+from shared.domain.schemas import DatastreamFile, schemas
 from tests.factory import SessionScript, handled_call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,15 +103,19 @@ def test_the_metadata_schema_holds_every_key_and_no_other():
     assert errors(METADATA, {**metadata, "status_code": "81"})
 
 
-def test_the_datastream_schema_types_data_by_type_but_keeps_what_it_does_not_know():
+def test_the_datastream_schema_matches_items_by_type_and_takes_data_as_sent():
     s = SessionScript(session_id="6679")
     s.add("stream.call_started", {"call_id": 6679, "lang": "en-US", "new_field": [1, 2]})
     datastream = json.loads(files_of("6679", s.docs).encoded()[1])
     assert errors(DATASTREAM, datastream) == []  # a number for an id, an unknown key: kept
     item = datastream["events"][0]
     assert errors(DATASTREAM, {**datastream, "events": [{**item, "type": "stream.nope"}]})
-    bad = {**item, "data": {"call_id": {"not": "an id"}}}
-    assert errors(DATASTREAM, {**datastream, "events": [bad]})
+    assert errors(DATASTREAM, {**datastream, "events": [{**item, "surprise": 1}]})
+    # A field of another shape is written as sent, so the published schema takes it.
+    odd = {**item, "data": {"call_id": {"not": "an id"}}}
+    assert errors(DATASTREAM, {**datastream, "events": [odd]}) == []
+    described = DATASTREAM.schema["$defs"]["CallStartedEvent"]["properties"]["data"]
+    assert described["properties"]["call_id"] == {"description": "usually text or a number"}
 
 
 def test_write_and_check_round_trip(tmp_path, capsys):

@@ -69,6 +69,7 @@ locals {
     FINALIZE_DELAY_SECONDS      = tostring(var.pipeline.finalize_delay_seconds)
     FIRESTORE_DATABASE          = google_firestore_database.this.name
     INCLUDE_END_USER_CONTACT    = tostring(var.pipeline.include_end_user_contact)
+    INCLUDE_TRANSCRIPT          = tostring(var.pipeline.include_transcript)
     OBJECT_PREFIX               = var.pipeline.object_prefix
     PROJECT_ID                  = var.project_id
     QUARANTINE_COLLECTION       = local.collections.quarantine

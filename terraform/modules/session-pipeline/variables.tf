@@ -266,12 +266,14 @@ variable "pipeline" {
     finalize_batch_size      = optional(number, 200)
     finalize_delay_seconds   = optional(number, 900)
     include_end_user_contact = optional(bool, false)
+    # Chat transcripts (message text, personal data) in the files' "transcript" key.
+    include_transcript = optional(bool, false)
     # Folder of the files in the bucket, e.g. "sessions/"; empty: the root.
     object_prefix = optional(string, "")
     # Days Firestore keeps a session's state after it was due (TTL).
     state_retention_days  = optional(number, 30)
     stuck_timeout_seconds = optional(number, 86400)
-    # Time zone of the timestamps in the files (IANA name).
+    # Time zone of the timestamps in the files (IANA name, UTC, or a fixed offset "+03:00").
     timezone = optional(string, "UTC")
   })
   default  = {}
