@@ -9,6 +9,8 @@ variables (``FIRESTORE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``,
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from datetime import UTC, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -148,6 +150,17 @@ def load_settings(**values: Any) -> Settings:
         raise SettingsError(describe(exc)) from None
 
 
+def check_settings(overrides: dict[str, str]) -> None:
+    """Raise ``SettingsError`` unless the environment with ``overrides`` (by variable) is right."""
+    saved = dict(os.environ)
+    try:
+        os.environ.update(overrides)
+        load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def describe(exc: ValidationError) -> str:
     """One line: every wrong variable by its environment name, what it holds, what it needs."""
     parts = []
@@ -168,3 +181,18 @@ def describe(exc: ValidationError) -> str:
 def get_settings() -> Settings:
     """The settings of this process, read once (``SettingsError`` if one is wrong)."""
     return load_settings()
+
+
+def settings_at_start() -> Settings:
+    """For an entry point's start: the settings, or one log line naming the wrong variable.
+
+    A function instance with a wrong setting must not start and then fail on every
+    message with a traceback: it logs one CRITICAL line and exits (status 2).
+    """
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        from shared.logs import get_logger, log
+
+        log(get_logger("config"), logging.CRITICAL, str(exc), reason="bad_setting")
+        raise SystemExit(2) from None

@@ -8,9 +8,11 @@ import functions_framework
 
 from shared import bootstrap
 from shared.adapters.pubsub import message_from_cloud_event
-from shared.config import get_settings
+from shared.config import get_settings, settings_at_start
 from shared.service.finalize import finalize_due
 from shared.service.tick import tick_time
+
+settings_at_start()  # a wrong setting stops the instance here, in one log line
 
 
 @functions_framework.cloud_event

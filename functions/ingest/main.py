@@ -8,8 +8,10 @@ import functions_framework
 
 from shared import bootstrap
 from shared.adapters.pubsub import message_from_cloud_event
-from shared.config import get_settings
+from shared.config import get_settings, settings_at_start
 from shared.service.ingest import ingest_message
+
+settings_at_start()  # a wrong setting stops the instance here, in one log line
 
 
 @functions_framework.cloud_event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sessionctl.commands.common import state_dir, user_errors
+from shared.config import check_settings
 
 CRM_KINDS = ["none", "zendesk", "salesforce", "freshdesk", "kustomer"]
 
@@ -42,6 +43,7 @@ def up(ctx: click.Context, crm: str | None, settings: dict) -> int:
     extra = dict(settings)
     if crm:
         extra.setdefault("CRM__KIND", crm)
+    check_settings(extra)  # a wrong setting: one line now, not a function that dies later
     with user_errors(StackError):
         stack = start_stack(state_dir(ctx), extra_env=extra)
     env_file = state_dir(ctx) / "stack.env"

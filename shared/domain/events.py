@@ -333,7 +333,7 @@ def parse_envelope(doc: dict[str, Any]) -> Event:
         type=event_type,
         occurred_at=occurred_at,
         sequence=sequence,
-        data={} if data is None else data,
+        data=doc.get("data", {}),
         payload=payload,
         issues=tuple(issues),
         raw=doc,
