@@ -284,12 +284,17 @@ def parse_event(raw: bytes) -> Event:
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise BadInput("payload_too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(raw, parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise BadInput("not_json", str(exc)) from None
     if not isinstance(doc, dict):
         raise BadInput("not_json", "the envelope is not a JSON object")
     return parse_envelope(doc)
+
+
+def _not_json(constant: str) -> Any:
+    """``NaN`` and ``Infinity`` are Python's extensions, not JSON."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def parse_envelope(doc: dict[str, Any]) -> Event:

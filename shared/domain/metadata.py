@@ -217,7 +217,7 @@ def build_metadata(
     doc: dict[str, Any] = {
         "id": state.session_id,
         "lang": created.lang if created else None,
-        "channel": state.channel,
+        "channel": state.channel_name,
         "call_type": None if is_chat else state.session_type,
         "chat_type": state.session_type if is_chat else None,
         "status": status,

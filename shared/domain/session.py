@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain import events as ev
-from shared.domain.catalog import CHAT_SESSION_TYPES, HUMAN_CONNECTED, VIRTUAL_CONNECTED
+from shared.domain.catalog import (
+    CHAT_SESSION_TYPES,
+    HUMAN_CONNECTED,
+    VIRTUAL_CONNECTED,
+    VOICE_SESSION_TYPES,
+)
 from shared.domain.shapes import FieldIssue
 
 ASSIGNED_STATUSES = frozenset({"assigned", "va_assigned"})
@@ -103,11 +108,17 @@ class SessionState:
         return self.ended is not None
 
     @property
-    def is_chat(self) -> bool:
+    def channel_name(self) -> str | None:
         """The channel of the session's events, else the channel its session type belongs to."""
         if self.channel is not None:
-            return self.channel == "chat"
-        return bool(self.created and self.created.session_type in CHAT_SESSION_TYPES)
+            return self.channel
+        if self.session_type in CHAT_SESSION_TYPES:
+            return "chat"
+        return "voice" if self.session_type in VOICE_SESSION_TYPES else None
+
+    @property
+    def is_chat(self) -> bool:
+        return self.channel_name == "chat"
 
     @property
     def session_type(self) -> str | None:

@@ -218,3 +218,72 @@ def test_an_empty_payload_of_every_lifecycle_type_is_placed():
     for type_ in sorted(LIFECYCLE_TYPES):
         event = parse_event(raw(envelope(type_, {})))
         assert event.type == type_ and event.issues == ()
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_python_only_constants_are_not_json(constant):
+    body = raw(envelope("session.csat", {"rating": 4})).replace(
+        b'"rating": 4', b'"rating": ' + constant
+    )
+    assert reason_of(body) == "not_json"
+
+
+# The remaining forms docs/files.md ("Input") names, one case each.
+
+
+@pytest.mark.parametrize("field", ["event_id", "session_id", "type", "occurred_at", "spec"])
+def test_a_placing_field_that_is_json_null_counts_as_missing(field):
+    doc = envelope("session.csat", {"rating": 4})
+    doc[field] = None
+    assert reason_of(raw(doc)) == "missing_field"
+
+
+def test_a_wrong_spec_is_named_even_when_fields_are_missing():
+    doc = envelope("session.csat", {"rating": 4}, event_id="e")
+    doc["spec"] = "session-event/v2"
+    del doc["event_id"], doc["type"]
+    assert reason_of(raw(doc)) == "unsupported_spec"
+
+
+def test_a_status_pair_with_neither_half_usable_changes_no_status():
+    doc = envelope("session.status_changed", {"status": {"name": "queued"}, "status_code": [1]})
+    event = parse_event(raw(doc))
+    assert (event.payload.status, event.payload.status_code) == (None, None)
+    assert [i.field for i in event.issues] == ["data.status", "data.status_code"]
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "read"),
+    [
+        ("session.created", {"menu": 6205}, lambda p: p.menu.id == "6205"),
+        ("session.created", {"campaign": "c-1"}, lambda p: p.campaign.id == "c-1"),
+        ("session.status_changed", {"status": "queued", "queue": 7}, lambda p: p.queue.id == "7"),
+        ("session.csat", {"rating": 3.0}, lambda p: p.rating == 3),
+        ("session.created", {"queue_priority": 8.0}, lambda p: p.queue_priority == 8),
+        (
+            "session.ended",
+            {"disconnected_by": "End User"},
+            lambda p: p.disconnected_by == "end_user",
+        ),
+        ("session.smart_action", {"status": "Not Verified"}, lambda p: p.status == "not_verified"),
+    ],
+)
+def test_plain_input_shapes_are_read_without_a_warning(type_, data, read):
+    event = parse_event(raw(envelope(type_, data)))
+    assert event.issues == () and read(event.payload)
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "field"),
+    [
+        ("session.created", {"queue_priority": 9}, "data.queue_priority"),
+        ("session.created", {"queue_priority": "first"}, "data.queue_priority"),
+        ("session.csat", {"rating": 2.5}, "data.rating"),
+        ("session.smart_action", {"action": "photo", "count": -1}, "data.count"),
+        ("session.created", {"campaign": {"mode": "robocall"}}, "data.campaign.mode"),
+        ("session.recording_permission", {"permission": True}, "data.permission"),
+    ],
+)
+def test_a_value_outside_its_range_or_set_is_left_out_with_its_name(type_, data, field):
+    event = parse_event(raw(envelope(type_, data)))
+    assert [i.field for i in event.issues] == [field]

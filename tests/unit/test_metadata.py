@@ -286,3 +286,11 @@ def test_the_transcript_is_null_unless_turned_on():
         {"sender": "end_user", "text": "hello", "sent_at": "2023-09-11T09:42:06.000+03:00"},
         {"sender": "agent", "text": None, "sent_at": "2023-09-11T09:42:10.000+03:00"},
     ]
+
+
+def test_without_a_usable_channel_the_session_type_names_it():
+    s = SessionScript(channel="fax")
+    s.at(0).add("session.created", {"session_type": "Messaging (Web)"})
+    s.at(9).add("session.ended", {"final_status": "finished"})
+    doc = build(s)
+    assert (doc["channel"], doc["chat_type"], doc["call_type"]) == ("chat", "Messaging (Web)", None)
