@@ -305,7 +305,7 @@ def parse_envelope(doc: dict[str, Any]) -> Event:
     if missing:
         raise BadInput("missing_field", "missing: " + ", ".join(missing))
     event_type = doc["type"]
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise BadInput("unknown_type", f"type {event_type!r} is not in the contract")
     try:
         occurred_at = parse_timestamp(doc["occurred_at"])
@@ -329,7 +329,7 @@ def parse_envelope(doc: dict[str, Any]) -> Event:
     payload, payload_issues = lenient_validate(PAYLOAD_MODELS[event_type], data)
     issues += payload_issues
     if isinstance(payload, StatusChanged):
-        payload = _status_pair(payload, data, issues)
+        payload = _status_pair(payload, data)
     # Every field was checked above: construct without validating twice (the hot path).
     return Event.model_construct(
         event_id=event_id,
@@ -358,8 +358,12 @@ def _sequence(value: Any, issues: list[FieldIssue]) -> int | None:
     return number
 
 
-def _status_pair(payload: StatusChanged, data: Any, issues: list[FieldIssue]) -> StatusChanged:
-    """The pair must be on the table; either half alone names the status."""
+def _status_pair(payload: StatusChanged, data: Any) -> StatusChanged:
+    """The pair must be on the table; either half alone names the status.
+
+    A half of another shape (an object, a list) was already left out as a field; a
+    scalar status or code that is not on the table makes the event's meaning unknown.
+    """
     status, code = payload.status, payload.status_code
     sent = data if isinstance(data, dict) else {}
     if status is None and _is_scalar(sent.get("status")):

@@ -228,3 +228,32 @@ def test_a_session_of_fuzzed_events_of_every_kind_fits_the_schemas(data):
     odd = [data.draw(fuzzed_envelopes(t, n), label=f"event {n}") for n, t in enumerate(types_)]
     base = base_session() if data.draw(st.booleans(), label="with a base session") else []
     check_session(base + odd)
+
+
+@settings(SETTINGS, max_examples=150)
+@given(
+    doc=st.fixed_dictionaries(
+        {},
+        optional={
+            name: st.one_of(json_values, st.just(value))
+            for name, value in envelope("session.csat", {"rating": 4}, sequence=1).items()
+        },
+    )
+)
+def test_any_envelope_is_placed_or_refused_with_a_reason_never_an_error(doc):
+    from shared.domain.errors import BadInput
+
+    try:
+        event = parse_event(raw(doc))
+    except BadInput as bad:
+        assert bad.reason in {
+            "not_json",
+            "missing_field",
+            "unsupported_spec",
+            "unknown_type",
+            "bad_timestamp",
+            "invalid_field",
+            "status_mismatch",
+        }
+    else:
+        assert event.envelope() == doc
