@@ -55,6 +55,7 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     import os
 
     os.environ.update(stack.env())
+    from sessionctl.probe import local_probe
     from shared import bootstrap
 
     ready = time.monotonic()
@@ -63,12 +64,12 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     events = [parse_event(json.dumps(e).encode()) for s in traffic.sessions for e in s.events]
     published = publish_and_track(stack, traffic.lines)
     print(f"Published {published.count} messages ({len(traffic.bad_lines)} bad ones among them).")
-    stored, kept = wait_ingested(bootstrap.store(), published, timeout=WAIT_SECONDS)
+    stored, kept = wait_ingested(local_probe(), published, timeout=WAIT_SECONDS)
     print(f"  ok: {stored} distinct events stored, {kept} bad messages kept")
 
     db = bootstrap.firestore_client()
     now = datetime.now(UTC)
-    tick = wait_tick(bootstrap.store(), publish_tick(stack), timeout=WAIT_SECONDS)
+    tick = wait_tick(local_probe(), publish_tick(stack), timeout=WAIT_SECONDS)
     print(f"  ok: the finalizer wrote {tick.get('written', 0)} sessions")
     due = {f.session_id: f for f in replay(events, now=now, settings=load_settings())}
     files = bootstrap.files()

@@ -12,7 +12,7 @@ from shared.domain.session import reduce_session
 def show_session(session_id: str) -> int:
     from shared.domain.card import build_card, render_card
 
-    events = bootstrap.store().load_events(session_id)
+    events = bootstrap.events().load_events(session_id)
     if not events:
         print(f"no events for session {session_id}")
         return 1
@@ -23,7 +23,7 @@ def show_session(session_id: str) -> int:
 
 
 def list_quarantine(*, include_replayed: bool = False) -> int:
-    records = bootstrap.store().list_quarantine(include_replayed=include_replayed)
+    records = bootstrap.quarantine().list_quarantine(include_replayed=include_replayed)
     for record in records:
         replayed = f"  replayed as {record.replayed_as}" if record.replayed_as else ""
         print(
@@ -39,18 +39,18 @@ def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
     from google.cloud import pubsub_v1
 
     from sessionctl.feed import _attributes
-    from shared.adapters.pubsub import Publisher
+    from shared.adapters.pubsub import PubsubPublisher
 
-    store = bootstrap.store()
-    record = store.get_quarantine(record_id)
+    quarantine = bootstrap.quarantine()
+    record = quarantine.get_quarantine(record_id)
     if record is None:
         print(f"no quarantined message {record_id}")
         return 1
     body = data if data is not None else record.raw
     attributes = {**record.attributes, **_attributes(body)}
-    publisher = Publisher(pubsub_v1.PublisherClient(), stack.project)
+    publisher = PubsubPublisher(pubsub_v1.PublisherClient(), stack.project)
     message_id = publisher.publish(stack.topics["events"], body, **attributes)
-    store.mark_replayed(record_id, message_id)
+    quarantine.mark_replayed(record_id, message_id)
     print(f"replayed {record_id} as message {message_id}")
     return 0
 
@@ -72,14 +72,14 @@ def replay_dead_letter(stack, letter_id: str) -> int:
     """Publish a dead-lettered job again (after fixing its cause) and mark it replayed."""
     from google.cloud import pubsub_v1
 
-    from shared.adapters.pubsub import Publisher
+    from shared.adapters.pubsub import PubsubPublisher
 
     records = bootstrap.crm_records()
     letter = records.get_dead_letter(letter_id)
     if letter is None:
         print(f"no dead-lettered CRM job {letter_id}")
         return 1
-    publisher = Publisher(pubsub_v1.PublisherClient(), stack.project)
+    publisher = PubsubPublisher(pubsub_v1.PublisherClient(), stack.project)
     topic = get_settings().crm_jobs_topic
     message_id = publisher.publish_json(topic, letter.job, session_id=letter.job["session_id"])
     records.mark_replayed(letter_id, message_id)

@@ -12,9 +12,12 @@ import httpx
 from shared.adapters.crm import crm_client, file_target
 from shared.adapters.firestore_crm import FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
-from shared.adapters.firestore_store import FirestoreStore
+from shared.adapters.firestore_events import FirestoreEvents
+from shared.adapters.firestore_quarantine import FirestoreQuarantine
+from shared.adapters.firestore_schedule import FirestoreSchedule
+from shared.adapters.firestore_ticks import FirestoreTicks
 from shared.adapters.gcs_files import GcsFiles
-from shared.adapters.pubsub import Publisher
+from shared.adapters.pubsub import PubsubPublisher
 from shared.adapters.webhook import WebhookClient
 from shared.config import get_settings
 from shared.crm.budget import RateBudget
@@ -29,14 +32,29 @@ def firestore_client():
     return firestore.Client(project=settings.project_id, database=settings.firestore_database)
 
 
-def store() -> FirestoreStore:
+def events() -> FirestoreEvents:
     settings = get_settings()
-    return FirestoreStore(
-        firestore_client(),
-        sessions=settings.sessions_collection,
-        quarantine=settings.quarantine_collection,
-        retention=settings.retention,
+    return FirestoreEvents(
+        firestore_client(), sessions=settings.sessions_collection, retention=settings.retention
     )
+
+
+def schedule() -> FirestoreSchedule:
+    settings = get_settings()
+    return FirestoreSchedule(
+        firestore_client(), sessions=settings.sessions_collection, retention=settings.retention
+    )
+
+
+def quarantine() -> FirestoreQuarantine:
+    settings = get_settings()
+    return FirestoreQuarantine(
+        firestore_client(), collection=settings.quarantine_collection, retention=settings.retention
+    )
+
+
+def ticks() -> FirestoreTicks:
+    return FirestoreTicks(firestore_client())
 
 
 def crm_records() -> FirestoreCrmRecords:
@@ -58,10 +76,10 @@ def files() -> GcsFiles:
 
 
 @cache
-def publisher() -> Publisher:
+def publisher() -> PubsubPublisher:
     from google.cloud import pubsub_v1
 
-    return Publisher(pubsub_v1.PublisherClient(), get_settings().project_id)
+    return PubsubPublisher(pubsub_v1.PublisherClient(), get_settings().project_id)
 
 
 def deliveries() -> FirestoreDeliveries:
@@ -90,7 +108,8 @@ def crm_deps() -> CrmDeps:
     )
     return CrmDeps(
         settings=settings,
-        store=store(),
+        events=events(),
+        schedule=schedule(),
         records=crm_records(),
         deliveries=deliveries(),
         client=client,

@@ -16,7 +16,11 @@ settings_at_start()  # a wrong setting stops the instance here, in one log line
 
 @functions_framework.cloud_event
 def ingest(cloud_event) -> None:
-    message = message_from_cloud_event(cloud_event)
     ingest_message(
-        message, store=bootstrap.store(), settings=get_settings(), publisher=bootstrap.publisher()
+        message_from_cloud_event(cloud_event),
+        events=bootstrap.events(),
+        schedule=bootstrap.schedule(),
+        quarantine=bootstrap.quarantine(),
+        settings=get_settings(),
+        publisher=bootstrap.publisher(),
     )

@@ -17,14 +17,14 @@ from sessionctl.commands.common import ISO, use_stack
 def publish(ctx: click.Context, events: Path, no_wait: bool) -> int:
     """Publish envelopes (JSONL) to the events topic."""
     from sessionctl.feed import publish_and_track, wait_ingested
-    from shared import bootstrap
+    from sessionctl.probe import local_probe
 
     stack = use_stack(ctx)
     with events.open("rb") as handle:
         published = publish_and_track(stack, handle)
     click.echo(f"published {published.count} messages to {stack.topics['events']}")
     if not no_wait:
-        stored, kept = wait_ingested(bootstrap.store(), published)
+        stored, kept = wait_ingested(local_probe(), published)
         click.echo(f"ingested: {stored} distinct events stored, {kept} rejected messages kept")
     return 0
 
@@ -36,13 +36,13 @@ def publish(ctx: click.Context, events: Path, no_wait: bool) -> int:
 def tick(ctx: click.Context, now: datetime | None, no_wait: bool) -> int:
     """Publish a finalizer tick."""
     from sessionctl.feed import publish_tick, wait_tick
-    from shared import bootstrap
+    from sessionctl.probe import local_probe
 
     stack = use_stack(ctx)
     message_id = publish_tick(stack, now)
     click.echo(f"tick {message_id} published to {stack.topics['ticks']}")
     if not no_wait:
-        done = wait_tick(bootstrap.store(), message_id)
+        done = wait_tick(local_probe(), message_id)
         counts = ", ".join(
             f"{done.get(k, 0)} {k}"
             for k in ("written", "unchanged", "deferred", "skipped", "failed")

@@ -7,25 +7,16 @@ the loser learns it from ``GenerationMismatch`` instead of overwriting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from shared.ports import GenerationMismatch, StoredObject
 
-class GenerationMismatch(Exception):
-    """The object is not at the generation the writer read (HTTP 412)."""
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    name: str
-    data: bytes
-    generation: int
+__all__ = ["GcsFiles", "GenerationMismatch", "StoredObject"]
 
 
 class GcsFiles:
-    """One bucket of JSON files."""
+    """The ``FileSink`` port on one Cloud Storage bucket of JSON files."""
 
     def __init__(self, client: storage.Client, bucket: str) -> None:
         self._bucket = client.bucket(bucket)

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from google.cloud import pubsub_v1
 
+from shared.ports import PubsubMessage
 
-@dataclass(frozen=True)
-class PubsubMessage:
-    """The part of a Pub/Sub message our functions read."""
-
-    data: bytes
-    message_id: str
-    attributes: dict[str, str] = field(default_factory=dict)
-    publish_time: str | None = None
+__all__ = ["PubsubMessage", "PubsubPublisher", "message_from_cloud_event"]
 
 
 def message_from_cloud_event(cloud_event: Any) -> PubsubMessage:
@@ -36,8 +30,8 @@ def message_from_cloud_event(cloud_event: Any) -> PubsubMessage:
     )
 
 
-class Publisher:
-    """Publishes to the project's topics; waits for the server's ack (no silent loss)."""
+class PubsubPublisher:
+    """The ``Publisher`` port on Pub/Sub: publishes to the project's topics; waits for the server's ack (no silent loss)."""
 
     def __init__(self, client: pubsub_v1.PublisherClient, project: str) -> None:
         self._client = client
@@ -47,6 +41,6 @@ class Publisher:
         path = self._client.topic_path(self._project, topic)
         return self._client.publish(path, data, **attributes).result(timeout=60)
 
-    def publish_json(self, topic: str, doc: dict[str, Any], **attributes: str) -> str:
+    def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str:
         data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return self.publish(topic, data, **attributes)

@@ -23,7 +23,6 @@ from typing import Any, Literal, TypeVar
 from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef
 from shared.adapters.firestore_crm import ClaimHeld, FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
-from shared.adapters.firestore_store import FirestoreStore
 from shared.adapters.webhook import WebhookClient, WebhookRejected
 from shared.config import Settings
 from shared.crm import rules
@@ -33,6 +32,7 @@ from shared.domain.errors import TransientError
 from shared.domain.files import encode
 from shared.domain.session import SessionState, reduce_session
 from shared.logs import get_logger, log
+from shared.ports import EventStore, ScheduleStore
 
 logger = get_logger("crm")
 T = TypeVar("T")
@@ -49,7 +49,8 @@ class SessionIncomplete(TransientError):
 @dataclass
 class CrmDeps:
     settings: Settings
-    store: FirestoreStore
+    events: EventStore
+    schedule: ScheduleStore
     records: FirestoreCrmRecords
     deliveries: FirestoreDeliveries
     client: CrmClient | None = None
@@ -85,7 +86,7 @@ def on_trigger(
 ) -> str:
     if deps.client is None:
         return "no_crm"
-    state = reduce_session(session_id, deps.store.load_events(session_id))
+    state = reduce_session(session_id, deps.events.load_events(session_id))
     if state.created is None and published_at is not None:
         waited = (deps.clock() - published_at).total_seconds()
         if waited < CREATED_PATIENCE_SECONDS:
@@ -105,7 +106,7 @@ def on_finalized(notice: dict[str, Any], deps: CrmDeps) -> str:
         return outcome
     record = deps.records.get(session_id)
     if record.record_id is None:
-        state = reduce_session(session_id, deps.store.load_events(session_id))
+        state = reduce_session(session_id, deps.events.load_events(session_id))
         if deps.client is None or not rules.should_create(state, "ended", deps.settings.crm):
             return "no_record"
         ensure_record(state, deps)
@@ -145,7 +146,7 @@ def ensure_record(state: SessionState, deps: CrmDeps) -> Literal["created", "exi
         deps.records.release(claim)
         raise
     deps.records.created(claim, ref.id, ref.url)
-    deps.store.request_rewrite(state.session_id)  # the file must carry the record's id
+    deps.schedule.request_rewrite(state.session_id)  # the file must carry the record's id
     log(logger, logging.INFO, "crm record ready", session_id=state.session_id, record=ref.id)
     return "created"
 

@@ -15,18 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.adapters.firestore_store import Claim, FirestoreStore
-from shared.adapters.gcs_files import GcsFiles, GenerationMismatch
-from shared.adapters.pubsub import Publisher
 from shared.config import Settings
 from shared.domain.files import datastream_name, encode, metadata_name, render_files
 from shared.domain.schedule import stuck_due
 from shared.logs import get_logger, log
+from shared.messages import FinalizedNotice
+from shared.ports import Claim, EventStore, FileSink, GenerationMismatch, Publisher, ScheduleStore
 
 logger = get_logger("finalize")
 RETRY_AFTER_FAILURE = timedelta(minutes=2)
 # The session's CRM record (id, url), once known: the file carries it.
 TicketLookup = Callable[[str], tuple[str | None, str | None]]
+
+
+def no_ticket(session_id: str) -> tuple[str | None, str | None]:
+    return None, None
 
 
 @dataclass
@@ -36,27 +39,29 @@ class FinalizeReport:
     deferred: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
+    skipped: list[str] = field(default_factory=list)
+
     def as_dict(self) -> dict[str, list[str]]:
         return dict(vars(self))
-
-    skipped: list[str] = field(default_factory=list)
 
 
 def finalize_due(
     now: datetime,
     *,
-    store: FirestoreStore,
-    files: GcsFiles,
+    events: EventStore,
+    schedule: ScheduleStore,
+    files: FileSink,
     publisher: Publisher,
     settings: Settings,
-    ticket_of: TicketLookup = lambda session_id: (None, None),
+    ticket_of: TicketLookup = no_ticket,
 ) -> FinalizeReport:
     report = FinalizeReport()
-    for session_id in store.due_sessions(now, settings.finalize_batch_size):
+    for session_id in schedule.due_sessions(now, settings.finalize_batch_size):
         outcome = finalize_session(
             session_id,
             now,
-            store=store,
+            events=events,
+            schedule=schedule,
             files=files,
             publisher=publisher,
             settings=settings,
@@ -70,46 +75,48 @@ def finalize_session(
     session_id: str,
     now: datetime,
     *,
-    store: FirestoreStore,
-    files: GcsFiles,
+    events: EventStore,
+    schedule: ScheduleStore,
+    files: FileSink,
     publisher: Publisher,
     settings: Settings,
-    ticket_of: TicketLookup = lambda session_id: (None, None),
+    ticket_of: TicketLookup = no_ticket,
 ) -> str:
     """Write one due session; return ``written``, ``unchanged``, ``deferred`` or ``skipped``."""
-    claim = store.claim(session_id, now, lease=settings.claim_lease)
+    claim = schedule.claim(session_id, now, lease=settings.claim_lease)
     if claim is None:
         return "skipped"
     try:
-        return _write_claimed(claim, now, store, files, publisher, settings, ticket_of)
+        return _write_claimed(claim, now, events, schedule, files, publisher, settings, ticket_of)
     except Exception:
         # One session that cannot be written (a dependency down, a bug on odd data) must
         # not stop the others: log it and give it back, due again a little later.
         logger.exception("finalizing failed", extra={"fields": {"session_id": session_id}})
-        store.back_off(claim, now + RETRY_AFTER_FAILURE)
+        schedule.back_off(claim, now + RETRY_AFTER_FAILURE)
         return "failed"
 
 
 def _write_claimed(
     claim: Claim,
     now: datetime,
-    store: FirestoreStore,
-    files: GcsFiles,
+    events: EventStore,
+    schedule: ScheduleStore,
+    files: FileSink,
     publisher: Publisher,
     settings: Settings,
     ticket_of: TicketLookup,
 ) -> str:
     session_id = claim.session_id
-    events = store.load_events(session_id)
+    stored = events.load_events(session_id)
     if claim.schedule.awaits_stuck_timeout:
-        exact = stuck_due(events, settings.stuck_timeout)
+        exact = stuck_due(stored, settings.stuck_timeout)
         if exact > now:  # the provisional time was early: the first event stored was not
-            store.defer(claim, exact)
+            schedule.defer(claim, exact)
             return "deferred"
     version = claim.schedule.version + 1
     rendered = render_files(
         session_id,
-        events,
+        stored,
         version=version,
         updated_at=now,
         zone=settings.zone,
@@ -119,7 +126,7 @@ def _write_claimed(
     )
     if rendered.content_hash == claim.content_hash:
         # A late duplicate or an event the last write already had: nothing new to say.
-        store.complete(
+        schedule.complete(
             claim,
             version=claim.schedule.version,
             generation=claim.metadata_generation,
@@ -131,23 +138,24 @@ def _write_claimed(
         datastream_name(prefix, session_id), encode(rendered.datastream), if_generation_match=None
     )
     name = metadata_name(prefix, session_id)
-    generation = _write_metadata(files, name, encode(rendered.metadata), claim, store)
+    generation = _write_metadata(files, name, encode(rendered.metadata), claim, schedule)
     if generation is None:
         return "skipped"
+    notice = FinalizedNotice(
+        session_id=session_id,
+        version=version,
+        bucket=files.bucket_name,
+        metadata_object=name,
+        datastream_object=datastream_name(prefix, session_id),
+        metadata=rendered.metadata,
+    )
     publisher.publish_json(
         settings.finalized_topic,
-        {
-            "session_id": session_id,
-            "version": version,
-            "bucket": files.bucket_name,
-            "metadata_object": name,
-            "datastream_object": datastream_name(prefix, session_id),
-            "metadata": rendered.metadata,
-        },
+        notice.model_dump(),
         session_id=session_id,
         version=str(version),
     )
-    if not store.complete(
+    if not schedule.complete(
         claim, version=version, generation=generation, content_hash=rendered.content_hash
     ):
         log(logger, logging.WARNING, "claim lost before completion", session_id=session_id)
@@ -165,7 +173,7 @@ def _write_claimed(
 
 
 def _write_metadata(
-    files: GcsFiles, name: str, data: bytes, claim: Claim, store: FirestoreStore
+    files: FileSink, name: str, data: bytes, claim: Claim, schedule: ScheduleStore
 ) -> int | None:
     """Write version N over generation G; after a crash, repair the N already there.
 
@@ -175,7 +183,7 @@ def _write_metadata(
         return files.write(name, data, if_generation_match=claim.metadata_generation)
     except GenerationMismatch:
         current = files.read(name)
-        if current is None or not store.holds(claim):
+        if current is None or not schedule.holds(claim):
             return None
         # The object moved since G while we still hold the claim: an earlier finalizer
         # wrote this same version and died before recording it. Replace that object

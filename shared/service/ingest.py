@@ -13,15 +13,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from shared.adapters.firestore_store import FirestoreStore, QuarantineRecord
-from shared.adapters.pubsub import Publisher, PubsubMessage
 from shared.config import Settings
 from shared.crm.triggers import crm_trigger
 from shared.domain.errors import BadInput
 from shared.domain.events import parse_event
 from shared.logs import get_logger, log
+from shared.ports import (
+    Clock,
+    EventStore,
+    Publisher,
+    PubsubMessage,
+    QuarantineRecord,
+    QuarantineStore,
+    ScheduleStore,
+)
 
 logger = get_logger("ingest")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -34,21 +45,24 @@ class IngestResult:
 def ingest_message(
     message: PubsubMessage,
     *,
-    store: FirestoreStore,
+    events: EventStore,
+    schedule: ScheduleStore,
+    quarantine: QuarantineStore,
     settings: Settings,
     publisher: Publisher | None = None,
+    clock: Clock = _utc_now,
 ) -> IngestResult:
     try:
         event = parse_event(message.data)
     except BadInput as bad:
-        store.quarantine(
+        quarantine.keep(
             QuarantineRecord(
                 id=message.message_id,
                 raw=message.data,
                 attributes=message.attributes,
                 reason=bad.reason,
                 detail=bad.detail,
-                received_at=datetime.now(UTC),
+                received_at=clock(),
             )
         )
         log(
@@ -61,7 +75,7 @@ def ingest_message(
             session_id=message.attributes.get("session_id"),
         )
         return IngestResult("quarantined", message.attributes.get("session_id"), bad.reason)
-    is_new = store.add_event(event)
+    is_new = events.add_event(event)
     # Placed and applied all the same: each such field is left out of the file (one line
     # each, once per event: a redelivery finds the event stored and logs nothing).
     for issue in event.issues if is_new else ():
@@ -76,7 +90,7 @@ def ingest_message(
             expected=issue.expected,
         )
     # Runs for a redelivery too: the first delivery may have died before this step.
-    store.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
+    schedule.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
     trigger = crm_trigger(event)
     if trigger and publisher is not None and settings.crm.kind not in ("none", "webhook"):
         # Also for a duplicate: the first delivery may have died before publishing.
@@ -86,7 +100,7 @@ def ingest_message(
                 "session_id": event.session_id,
                 "trigger": trigger,
                 "event_id": event.event_id,
-                "published_at": datetime.now(UTC).isoformat(),
+                "published_at": clock().isoformat(),
             },
             session_id=event.session_id,
         )

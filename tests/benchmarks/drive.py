@@ -19,13 +19,16 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import firestore, pubsub_v1, storage
 
-from shared.adapters.firestore_store import FirestoreStore
+from shared.adapters.firestore_events import FirestoreEvents
+from shared.adapters.firestore_quarantine import FirestoreQuarantine
+from shared.adapters.firestore_schedule import FirestoreSchedule
 from shared.adapters.gcs_files import GcsFiles
-from shared.adapters.pubsub import Publisher, PubsubMessage
+from shared.adapters.pubsub import PubsubMessage, PubsubPublisher
 from shared.config import Settings
 from shared.service.finalize import finalize_due
 from shared.service.ingest import ingest_message
 from tests.factory import T0, SessionScript
+from tests.meter import WorkCounts
 
 CONCURRENCY = 8  # the finalizer's request concurrency per instance the figures compare at
 SESSION_END = timedelta(seconds=60)  # the small due sessions below end 60 s after they start
@@ -36,9 +39,12 @@ class Bench:
     """Adapters on one set of collections, bucket and topics (like the deployed settings)."""
 
     settings: Settings
-    store: FirestoreStore
+    events: FirestoreEvents
+    schedule: FirestoreSchedule
+    quarantine: FirestoreQuarantine
+    counts: WorkCounts  # what the Firestore adapters report (writes, transactions)
     files: GcsFiles
-    publisher: Publisher
+    publisher: PubsubPublisher
     db: firestore.Client
 
 
@@ -58,15 +64,22 @@ def settings_for(project: str, run: str | None = None) -> Settings:
 def bench_from(settings: Settings) -> Bench:
     """Adapters for existing resources (a probe process rebuilds the parent's this way)."""
     db = firestore.Client(project=settings.project_id)
-    store = FirestoreStore(
-        db,
-        sessions=settings.sessions_collection,
-        quarantine=settings.quarantine_collection,
-        retention=settings.retention,
-    )
+    counts = WorkCounts()
+    sessions, retention = settings.sessions_collection, settings.retention
     files = GcsFiles(storage.Client(project=settings.project_id), settings.bucket)
-    publisher = Publisher(pubsub_v1.PublisherClient(), settings.project_id)
-    return Bench(settings=settings, store=store, files=files, publisher=publisher, db=db)
+    publisher = PubsubPublisher(pubsub_v1.PublisherClient(), settings.project_id)
+    return Bench(
+        settings=settings,
+        events=FirestoreEvents(db, sessions=sessions, retention=retention, meter=counts),
+        schedule=FirestoreSchedule(db, sessions=sessions, retention=retention, meter=counts),
+        quarantine=FirestoreQuarantine(
+            db, collection=settings.quarantine_collection, retention=retention, meter=counts
+        ),
+        counts=counts,
+        files=files,
+        publisher=publisher,
+        db=db,
+    )
 
 
 def new_bench(project: str) -> Bench:
@@ -109,7 +122,13 @@ def ingest_bodies(bench: Bench, bodies: list[bytes], workers: int = CONCURRENCY)
 
     def one(body: bytes) -> str:
         message = PubsubMessage(data=body, message_id=uuid.uuid4().hex)
-        return ingest_message(message, store=bench.store, settings=bench.settings).outcome
+        return ingest_message(
+            message,
+            events=bench.events,
+            schedule=bench.schedule,
+            quarantine=bench.quarantine,
+            settings=bench.settings,
+        ).outcome
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, bodies))
@@ -137,7 +156,8 @@ def finalize_all(bench: Bench, now: datetime) -> Counter[str]:
     while True:
         report = finalize_due(
             now,
-            store=bench.store,
+            events=bench.events,
+            schedule=bench.schedule,
             files=bench.files,
             publisher=bench.publisher,
             settings=bench.settings,
@@ -153,7 +173,8 @@ def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
     """What one finalizer process does on one tick (the RSS probe runs this)."""
     report = finalize_due(
         now,
-        store=bench.store,
+        events=bench.events,
+        schedule=bench.schedule,
         files=bench.files,
         publisher=bench.publisher,
         settings=bench.settings,

@@ -159,10 +159,8 @@ def burst_figure(project: str) -> dict[str, Any]:
     with COUNTER.phase() as ops:
         outcomes = drive.ingest_bodies(bench, bodies, workers=32)
     burst = ops()
-    stored = len(bench.store.load_events(s.session_id))
-    retried = getattr(bench.store, "transaction_attempts", 0) - getattr(
-        bench.store, "transactions", 0
-    )
+    stored = len(bench.events.load_events(s.session_id))
+    retried = bench.counts.transaction_attempts - bench.counts.transactions
     return {
         "P3": figure(
             burst.fs_aborted + max(0, retried),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sessionctl.feed import publish_lines
+from sessionctl.probe import local_probe
 from shared import bootstrap
 from tests.e2e.conftest import using, wait_for
 from tests.factory import SessionScript, raw
@@ -36,11 +37,11 @@ def test_a_burst_of_200_events_through_pubsub_push(e2e_stack):
         published = time.perf_counter() - started
         wait_for(
             "200 events stored",
-            lambda: len(bootstrap.store().load_events(s.session_id)) == 200,
+            lambda: len(bootstrap.events().load_events(s.session_id)) == 200,
             timeout=120,
         )
         absorbed = time.perf_counter() - started
-        schedule = bootstrap.store().schedule(s.session_id)
+        schedule = local_probe().schedule(s.session_id)
     new_log = (log.read_text(errors="replace") if log.exists() else "")[len(before) :]
     failures = new_log.count("Traceback") + new_log.count("Aborted")
     print(

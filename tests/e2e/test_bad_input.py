@@ -27,6 +27,7 @@ import pytest
 
 from sessionctl.cli import main as sessionctl
 from sessionctl.feed import publish_lines, publish_tick
+from sessionctl.probe import local_probe
 from shared import bootstrap
 from shared.adapters.gcs_files import StoredObject
 from shared.domain.events import MAX_PAYLOAD_BYTES, PLACING_FIELDS
@@ -182,7 +183,7 @@ def ended(session_id: str, at=T0 + timedelta(seconds=60)) -> Doc:
 
 
 def stored_ids(session_id: str) -> set[str]:
-    return {e.event_id for e in bootstrap.store().load_events(session_id)}
+    return {e.event_id for e in bootstrap.events().load_events(session_id)}
 
 
 def read(name: str) -> StoredObject | None:
@@ -254,10 +255,10 @@ def scene(e2e_stack, stack_env) -> Scene:
     publisher = bootstrap.publisher()
     for s in sent.values():
         s.message_id = publisher.publish(e2e_stack.topics["events"], s.body, **s.attributes)
-    store = bootstrap.store()
+    quarantine = bootstrap.quarantine()
     wait_for(
         "every bad message quarantined",
-        lambda: all(store.get_quarantine(s.message_id) for s in sent.values()),
+        lambda: all(quarantine.get_quarantine(s.message_id) for s in sent.values()),
     )
     quarantined = time.monotonic()
     publish_tick(e2e_stack, SECOND_TICK)
@@ -285,9 +286,9 @@ def test_the_bad_messages_change_no_file_even_after_another_tick(scene):
     for name, before in scene.files_before.items():
         after = read(name)
         assert (after.generation, after.data) == (before.generation, before.data), name
-    store = bootstrap.store()
+    probe = local_probe()
     for sid in [scene.good_session] + [s.session_id for s in scene.sent.values()]:
-        schedule = store.schedule(sid)
+        schedule = probe.schedule(sid)
         assert schedule.version == 1 and not schedule.pending, sid
 
 
@@ -296,7 +297,7 @@ def test_a_bad_message_is_acknowledged_kept_listed_and_replayable_after_a_fix(
     case, scene, e2e_stack, tmp_path, capsys
 ):
     s = scene.sent[case.name]
-    store = bootstrap.store()
+    quarantine = bootstrap.quarantine()
 
     # Acknowledged: exactly one delivery, rejected with one structured error line.
     [line] = ingest_lines(e2e_stack, s.message_id)
@@ -305,7 +306,7 @@ def test_a_bad_message_is_acknowledged_kept_listed_and_replayable_after_a_fix(
     assert line["session_id"] == s.attributes.get("session_id")
 
     # Kept whole, and applied to no session.
-    kept = store.get_quarantine(s.message_id)
+    kept = quarantine.get_quarantine(s.message_id)
     assert kept.raw == s.body and len(kept.raw) == len(s.body)
     assert kept.attributes == s.attributes
     assert kept.reason == case.reason and kept.replayed_as is None
@@ -326,7 +327,7 @@ def test_a_bad_message_is_acknowledged_kept_listed_and_replayable_after_a_fix(
     assert sessionctl(["--state-dir", state_dir(e2e_stack), *replay]) == 0
     assert f"replayed {s.message_id} as message" in capsys.readouterr().out
     wait_for("the fixed event stored", lambda: s.fixed["event_id"] in stored_ids(s.session_id))
-    replayed_as = store.get_quarantine(s.message_id).replayed_as
+    replayed_as = quarantine.get_quarantine(s.message_id).replayed_as
     assert replayed_as and replayed_as != s.message_id
     assert sessionctl(["--state-dir", state_dir(e2e_stack), "quarantine", "list"]) == 0
     assert s.message_id not in {r.split("\t")[0] for r in capsys.readouterr().out.splitlines()}

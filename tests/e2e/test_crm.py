@@ -77,7 +77,7 @@ def test_a_record_at_assignment_carries_title_tags_and_every_file_version(crm_st
     late = T0 + timedelta(seconds=2000)
     wait_for(
         "late event",
-        lambda: len(bootstrap.store().load_events(script.session_id)) == len(script.docs),
+        lambda: len(bootstrap.events().load_events(script.session_id)) == len(script.docs),
     )
     publish_tick(crm_stack, late + timedelta(minutes=15))
     wait_for(
@@ -107,7 +107,7 @@ def test_a_chat_that_never_reached_an_agent_gets_no_record_when_abandoned_chats_
     s.at(7).add("chat.message", {"sender": "end_user", "message_id": "m1"})
     s.at(20).add("session.ended", {"final_status": "finished", "disconnected_by": "end_user"})
     publish(crm_stack, s)
-    wait_for("events", lambda: len(bootstrap.store().load_events(s.session_id)) == len(s.docs))
+    wait_for("events", lambda: len(bootstrap.events().load_events(s.session_id)) == len(s.docs))
     publish_tick(crm_stack, T0 + timedelta(minutes=16))
     wait_for("file", lambda: metadata(s.session_id))
     assert metadata(s.session_id)["out_ticket_id"] is None

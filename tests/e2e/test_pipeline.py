@@ -34,7 +34,7 @@ def stack_env(e2e_stack) -> Iterator[None]:
 
 
 def stored_events(session_id: str) -> int:
-    return len(bootstrap.store().load_events(session_id))
+    return len(bootstrap.events().load_events(session_id))
 
 
 def metadata(session_id: str) -> dict | None:
@@ -113,12 +113,12 @@ def test_bad_input_is_quarantined_listed_and_replayed_after_a_fix(e2e_stack, cap
     broken = dict(script.docs[-1], occurred_at="last tuesday")
     publish_lines(e2e_stack, [raw(d) for d in script.docs[:-1]] + [raw(broken)])
     wait_for("good events", lambda: stored_events(script.session_id) == len(script.docs) - 1)
-    store = bootstrap.store()
+    quarantine = bootstrap.quarantine()
     [kept] = wait_for(
         "quarantine",
         lambda: [
             r
-            for r in store.list_quarantine()
+            for r in quarantine.list_quarantine()
             if r.attributes.get("session_id") == script.session_id
         ],
     )
@@ -134,7 +134,7 @@ def test_bad_input_is_quarantined_listed_and_replayed_after_a_fix(e2e_stack, cap
         == 0
     )
     wait_for("fixed event stored", lambda: stored_events(script.session_id) == len(script.docs))
-    assert store.get_quarantine(kept.id).replayed_as
+    assert quarantine.get_quarantine(kept.id).replayed_as
     publish_tick(e2e_stack, END + timedelta(minutes=15))
     doc = wait_for("metadata file", lambda: metadata(script.session_id))
     assert doc["event_count"] == len(script.docs)

@@ -22,7 +22,8 @@ from devstack import lookalikes
 from shared.adapters.crm import crm_client, file_target
 from shared.adapters.firestore_crm import FirestoreCrmRecords
 from shared.adapters.firestore_deliveries import FirestoreDeliveries
-from shared.adapters.firestore_store import FirestoreStore
+from shared.adapters.firestore_events import FirestoreEvents
+from shared.adapters.firestore_schedule import FirestoreSchedule
 from shared.config import Settings
 from shared.crm.budget import RateBudget
 from shared.crm.settings import (
@@ -120,11 +121,8 @@ def crm_deps(
     client = crm_client(settings.crm, timeout=10, before_request=budget.acquire if budget else None)
     return CrmDeps(
         settings=settings,
-        store=FirestoreStore(
-            db,
-            sessions=settings.sessions_collection,
-            quarantine=settings.quarantine_collection,
-        ),
+        events=FirestoreEvents(db, sessions=settings.sessions_collection),
+        schedule=FirestoreSchedule(db, sessions=settings.sessions_collection),
         records=FirestoreCrmRecords(
             db,
             collection=settings.crm_records_collection,
@@ -148,7 +146,7 @@ def ingest(deps: CrmDeps, doc: dict[str, Any]) -> dict[str, str] | None:
     finalize's business, and the CRM use case never reads it.
     """
     event = parse_event(raw(doc))
-    deps.store.add_event(event)
+    deps.events.add_event(event)
     trigger = crm_trigger(event)
     return {"session_id": event.session_id, "trigger": trigger} if trigger else None
 

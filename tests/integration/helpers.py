@@ -10,10 +10,17 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import firestore, pubsub_v1, storage
 
-from shared.adapters.firestore_store import FirestoreStore
+from sessionctl.probe import FirestoreProbe
+from shared.adapters.firestore_events import FirestoreEvents
+from shared.adapters.firestore_quarantine import FirestoreQuarantine
+from shared.adapters.firestore_schedule import FirestoreSchedule
+from shared.adapters.firestore_ticks import FirestoreTicks
 from shared.adapters.gcs_files import GcsFiles
-from shared.adapters.pubsub import Publisher
+from shared.adapters.pubsub import PubsubMessage, PubsubPublisher
 from shared.config import Settings
+from shared.service.finalize import FinalizeReport, finalize_due
+from shared.service.ingest import IngestResult, ingest_message
+from tests.meter import WorkCounts
 
 
 def unique(prefix: str) -> str:
@@ -36,11 +43,38 @@ class Clock:
 @dataclass
 class Pipeline:
     settings: Settings
-    store: FirestoreStore
+    db: firestore.Client
+    events: FirestoreEvents
+    schedule: FirestoreSchedule
+    quarantine: FirestoreQuarantine
+    ticks: FirestoreTicks
+    probe: FirestoreProbe
+    counts: WorkCounts  # what the adapters above wrote, for the write-count tests
     files: GcsFiles
-    publisher: Publisher
+    publisher: PubsubPublisher
     clock: Clock
     finalized_subscription: str
+
+    def ingest(self, message: PubsubMessage) -> IngestResult:
+        """The ingest use case on these adapters (no CRM jobs published)."""
+        return ingest_message(
+            message,
+            events=self.events,
+            schedule=self.schedule,
+            quarantine=self.quarantine,
+            settings=self.settings,
+        )
+
+    def finalize(self, now: datetime) -> FinalizeReport:
+        """One finalizer run at ``now`` on these adapters."""
+        return finalize_due(
+            now,
+            events=self.events,
+            schedule=self.schedule,
+            files=self.files,
+            publisher=self.publisher,
+            settings=self.settings,
+        )
 
 
 def make_pipeline(project: str, **overrides) -> Pipeline:
@@ -56,13 +90,9 @@ def make_pipeline(project: str, **overrides) -> Pipeline:
         **overrides,
     )
     clock = Clock()
-    store = FirestoreStore(
-        firestore.Client(project=project),
-        sessions=settings.sessions_collection,
-        quarantine=settings.quarantine_collection,
-        retention=settings.retention,
-        wall_clock=clock,
-    )
+    counts = WorkCounts()
+    db = firestore.Client(project=project)
+    sessions, retention = settings.sessions_collection, settings.retention
     gcs = storage.Client(project=project)
     with contextlib.suppress(gexc.Conflict):
         gcs.create_bucket(settings.bucket)
@@ -74,9 +104,21 @@ def make_pipeline(project: str, **overrides) -> Pipeline:
     subscriber.create_subscription(name=subscription, topic=topic)
     return Pipeline(
         settings=settings,
-        store=store,
+        db=db,
+        events=FirestoreEvents(db, sessions=sessions, retention=retention, meter=counts),
+        schedule=FirestoreSchedule(
+            db, sessions=sessions, retention=retention, wall_clock=clock, meter=counts
+        ),
+        quarantine=FirestoreQuarantine(
+            db, collection=settings.quarantine_collection, retention=retention, meter=counts
+        ),
+        ticks=FirestoreTicks(db, collection=f"ticks_{run}", wall_clock=clock, meter=counts),
+        probe=FirestoreProbe(
+            db, sessions=sessions, quarantine=settings.quarantine_collection, ticks=f"ticks_{run}"
+        ),
+        counts=counts,
         files=GcsFiles(gcs, settings.bucket),
-        publisher=Publisher(publisher_client, project),
+        publisher=PubsubPublisher(publisher_client, project),
         clock=clock,
         finalized_subscription=subscription,
     )

@@ -465,7 +465,7 @@ def test_a_worker_that_died_after_the_crm_answered_leaves_one_record(kind, deps_
     deps = deps_for(kind, wall_clock=clock)
     session_id, job = until_assigned(deps, "crash")
     # The dead worker: it held the claim, the CRM created the record, nothing was stored.
-    state = reduce_session(session_id, deps.store.load_events(session_id))
+    state = reduce_session(session_id, deps.events.load_events(session_id))
     assert deps.records.claim(session_id, lease=deps.settings.claim_lease) is not None
     built = rules.build_record(state, deps.settings.crm, deps.settings.zone)
     created = deps.client.create_record(built)

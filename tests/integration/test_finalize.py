@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from shared.domain.files import metadata_name, render_files
-from shared.service.finalize import finalize_due
 from tests.factory import T0, handled_call
 from tests.integration.helpers import make_pipeline, pull_notices, unique
 from tests.integration.test_firestore_store import ingest
@@ -24,9 +23,7 @@ def pipe(emulators):
 
 
 def run_tick(pipe, now):
-    return finalize_due(
-        now, store=pipe.store, files=pipe.files, publisher=pipe.publisher, settings=pipe.settings
-    )
+    return pipe.finalize(now)
 
 
 def read_metadata(pipe, sid):
@@ -36,7 +33,7 @@ def read_metadata(pipe, sid):
 
 def test_the_file_is_written_fifteen_minutes_after_the_end_and_not_before(pipe):
     script = handled_call(unique("s"))
-    ingest(pipe.store, script.events())
+    ingest(pipe, script.events())
     sid = script.session_id
     assert run_tick(pipe, END + timedelta(minutes=14, seconds=59)).written == []
     assert read_metadata(pipe, sid) is None
@@ -54,10 +51,10 @@ def test_the_file_is_written_fifteen_minutes_after_the_end_and_not_before(pipe):
 
 def test_a_late_event_rewrites_the_file_as_the_next_version(pipe):
     script = handled_call(unique("s"))
-    ingest(pipe.store, script.events())
+    ingest(pipe, script.events())
     run_tick(pipe, END + timedelta(minutes=15))
     script.at(200 + 1800).add("session.csat", {"rating": 4, "comment": "Great"})
-    ingest(pipe.store, script.events()[-1:])
+    ingest(pipe, script.events()[-1:])
     late = T0 + timedelta(seconds=2000)
     assert run_tick(pipe, late + timedelta(minutes=14)).written == []
     assert run_tick(pipe, late + timedelta(minutes=15)).written == [script.session_id]
@@ -69,19 +66,19 @@ def test_a_late_event_rewrites_the_file_as_the_next_version(pipe):
 def test_a_redelivered_old_event_does_not_make_a_new_version(pipe):
     script = handled_call(unique("s"))
     events = script.events()
-    ingest(pipe.store, events)
+    ingest(pipe, events)
     run_tick(pipe, END + timedelta(minutes=15))
-    ingest(pipe.store, events[3:4])  # at-least-once: the same event again, after the write
+    ingest(pipe, events[3:4])  # at-least-once: the same event again, after the write
     report = run_tick(pipe, END + timedelta(hours=2))
     assert report.unchanged == [script.session_id]
     assert read_metadata(pipe, script.session_id)["version"] == 1
-    assert script.session_id not in pipe.store.due_sessions(END + timedelta(hours=3), 50)
+    assert script.session_id not in pipe.schedule.due_sessions(END + timedelta(hours=3), 50)
 
 
 def test_a_stuck_session_is_failed_with_no_end_event_after_the_timeout(pipe):
     script = handled_call(unique("s"))
     script.docs = [d for d in script.docs if d["type"] != "session.ended"]
-    ingest(pipe.store, list(reversed(script.events())))  # the earliest event comes last
+    ingest(pipe, list(reversed(script.events())))  # the earliest event comes last
     report = run_tick(pipe, T0 + timedelta(hours=23, minutes=59))
     assert report.written == [] and report.deferred == [script.session_id]
     assert run_tick(pipe, T0 + timedelta(hours=23, minutes=59, seconds=59)).written == []
@@ -93,7 +90,7 @@ def test_a_stuck_session_is_failed_with_no_end_event_after_the_timeout(pipe):
 def test_two_ticks_at_once_give_one_version(pipe):
     scripts = [handled_call(unique("s")) for _ in range(5)]
     for script in scripts:
-        ingest(pipe.store, script.events())
+        ingest(pipe, script.events())
     now = END + timedelta(minutes=15)
     reports = []
     threads = [
@@ -115,10 +112,10 @@ def test_two_ticks_at_once_give_one_version(pipe):
 
 def test_a_crash_between_the_write_and_the_mark_is_repaired_by_the_next_tick(pipe):
     script = handled_call(unique("s"))
-    ingest(pipe.store, script.events())
+    ingest(pipe, script.events())
     sid, now = script.session_id, END + timedelta(minutes=15)
     # A finalizer claims, writes version 1, and dies before recording it.
-    claim = pipe.store.claim(sid, now, pipe.settings.claim_lease)
+    claim = pipe.schedule.claim(sid, now, pipe.settings.claim_lease)
     crashed = render_files(sid, script.events(), version=1, updated_at=now, zone=pipe.settings.zone)
     pipe.files.write(f"metadata-{sid}.json", crashed.encoded()[0], if_generation_match=0)
     assert claim is not None
@@ -127,18 +124,18 @@ def test_a_crash_between_the_write_and_the_mark_is_repaired_by_the_next_tick(pip
     assert run_tick(pipe, now + timedelta(minutes=1)).written == [sid]
     doc = read_metadata(pipe, sid)
     assert doc["version"] == 1  # repaired in place, not a second version
-    assert pipe.store.session_doc(sid)["version"] == 1
+    assert pipe.probe.session_doc(sid)["version"] == 1
     assert run_tick(pipe, now + timedelta(hours=1)).written == []
 
 
 def test_two_rewrites_racing_give_one_new_version(pipe):
     scripts = [handled_call(unique("s")) for _ in range(4)]
     for script in scripts:
-        ingest(pipe.store, script.events())
+        ingest(pipe, script.events())
     run_tick(pipe, END + timedelta(minutes=15))
     for script in scripts:
         script.at(1000).add("session.disposition", {"code": "Callback"})
-        ingest(pipe.store, script.events()[-1:])
+        ingest(pipe, script.events()[-1:])
     now = T0 + timedelta(seconds=1000) + timedelta(minutes=15)
     reports = []
     threads = [
@@ -155,17 +152,18 @@ def test_two_rewrites_racing_give_one_new_version(pipe):
 
 
 def test_a_session_that_cannot_be_written_does_not_stop_the_others(pipe):
-    from shared.adapters.firestore_store import event_doc_id
+    from shared.adapters.firestore_common import event_doc_id
 
     poisoned, healthy = handled_call(unique("s")), handled_call(unique("s"))
-    ingest(pipe.store, poisoned.events())
-    ingest(pipe.store, healthy.events())
+    ingest(pipe, poisoned.events())
+    ingest(pipe, healthy.events())
     # A stored event that no longer parses (say, written by an older release).
-    events = pipe.store._sessions.document(poisoned.session_id).collection("events")
+    sessions = pipe.db.collection(pipe.settings.sessions_collection)
+    events = sessions.document(poisoned.session_id).collection("events")
     events.document(event_doc_id(poisoned.docs[0]["event_id"])).update({"envelope": "{oops"})
     now = END + timedelta(minutes=15)
     report = run_tick(pipe, now)
     assert report.failed == [poisoned.session_id]
     assert report.written == [healthy.session_id]
-    assert poisoned.session_id not in pipe.store.due_sessions(now + timedelta(minutes=1), 50)
-    assert poisoned.session_id in pipe.store.due_sessions(now + timedelta(minutes=2), 50)
+    assert poisoned.session_id not in pipe.schedule.due_sessions(now + timedelta(minutes=1), 50)
+    assert poisoned.session_id in pipe.schedule.due_sessions(now + timedelta(minutes=2), 50)

@@ -10,7 +10,6 @@ import pytest
 
 from shared.adapters.pubsub import PubsubMessage
 from shared.logs import JsonFormatter
-from shared.service.ingest import ingest_message
 from tests.factory import SessionScript, envelope, handled_call, raw
 from tests.integration.helpers import make_pipeline, unique
 
@@ -42,15 +41,15 @@ def message(body: bytes, **attributes) -> PubsubMessage:
 def test_bad_input_is_kept_whole_with_its_reason_and_nothing_else_changes(pipe, reason, caplog):
     good = handled_call(unique("s"))
     for doc in good.docs:
-        ingest_message(message(raw(doc)), store=pipe.store, settings=pipe.settings)
-    before = pipe.store.load_events(good.session_id)
+        pipe.ingest(message(raw(doc)))
+    before = pipe.events.load_events(good.session_id)
     bad = message(BAD_BODIES[reason], session_id=good.session_id)
-    result = ingest_message(bad, store=pipe.store, settings=pipe.settings)
+    result = pipe.ingest(bad)
     assert result.outcome == "quarantined" and result.reason == reason
-    [kept] = pipe.store.list_quarantine()
+    [kept] = pipe.quarantine.list_quarantine()
     assert kept.id == bad.message_id and kept.raw == bad.data and kept.reason == reason
     assert kept.attributes == {"session_id": good.session_id}
-    assert pipe.store.load_events(good.session_id) == before
+    assert pipe.events.load_events(good.session_id) == before
     [record] = [r for r in caplog.records if r.name == "pipeline.ingest"]
     line = json.loads(JsonFormatter().format(record))
     assert line["severity"] == "ERROR" and line["reason"] == reason
@@ -67,10 +66,10 @@ def test_an_event_with_a_field_of_an_unexpected_shape_is_stored_as_sent_and_warn
         session_id=session_id,
     )
     msg = message(raw(doc), session_id=session_id)
-    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "stored"
-    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "duplicate"
-    assert pipe.store.list_quarantine() == []
-    [stored] = pipe.store.load_events(session_id)
+    assert pipe.ingest(msg).outcome == "stored"
+    assert pipe.ingest(msg).outcome == "duplicate"
+    assert pipe.quarantine.list_quarantine() == []
+    [stored] = pipe.events.load_events(session_id)
     assert stored.envelope() == doc  # kept exactly as sent
     assert stored.payload.final_status == "failed" and stored.payload.fail_reason is None
     [record] = [r for r in caplog.records if r.name == "pipeline.ingest"]
@@ -83,8 +82,8 @@ def test_an_event_with_a_field_of_an_unexpected_shape_is_stored_as_sent_and_warn
 def test_a_redelivered_event_is_a_duplicate(pipe):
     doc = handled_call(unique("s")).docs[0]
     msg = message(raw(doc))
-    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "stored"
-    assert ingest_message(msg, store=pipe.store, settings=pipe.settings).outcome == "duplicate"
+    assert pipe.ingest(msg).outcome == "stored"
+    assert pipe.ingest(msg).outcome == "duplicate"
 
 
 def test_a_burst_of_200_events_into_one_session_is_absorbed(pipe):
@@ -94,17 +93,17 @@ def test_a_burst_of_200_events_into_one_session_is_absorbed(pipe):
         s.at(1 + n * 0.01).add("stream.realtime_transcript", {"lines": [{"text": f"w{n}"}]})
     s.at(3).add("session.ended", {"final_status": "finished"})
     bodies = [raw(d) for d in reversed(s.docs)]
-    before = pipe.store.writes
+    before = pipe.counts.writes
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(
             pool.map(
-                lambda b: ingest_message(message(b), store=pipe.store, settings=pipe.settings),
+                lambda b: pipe.ingest(message(b)),
                 bodies,
             )
         )
     assert {o.outcome for o in outcomes} == {"stored"}
-    assert len(pipe.store.load_events(s.session_id)) == 200
-    writes = pipe.store.writes - before
+    assert len(pipe.events.load_events(s.session_id)) == 200
+    writes = pipe.counts.writes - before
     assert writes <= 200 + 3, writes
-    doc = pipe.store.session_doc(s.session_id)
+    doc = pipe.probe.session_doc(s.session_id)
     assert doc["end_at"] == s.start + timedelta(seconds=3)

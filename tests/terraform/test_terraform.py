@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.firestore_store import COMPOSITE_INDEXES
+from shared.adapters.firestore_schedule import COMPOSITE_INDEXES
 from shared.config import Settings
 from tests.terraform import checks
 

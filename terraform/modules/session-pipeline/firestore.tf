@@ -22,7 +22,7 @@ resource "google_firestore_database" "this" {
 }
 
 # One resource per entry of COMPOSITE_INDEXES in
-# shared/adapters/firestore_store.py (tests/terraform checks the match).
+# shared/adapters/firestore_schedule.py (tests/terraform checks the match).
 
 # The finalizer's due query: pending == true AND due_at <= now
 # ORDER BY due_at.

@@ -1,0 +1,237 @@
+"""Firestore: each session's finalization schedule and the finalizers' claims.
+
+``sessions/{session_id}`` holds the session's ``Schedule`` plus the finalizer's
+claim and bookkeeping (``first_at`` and ``due_at`` in epoch milliseconds). It is
+written only when the schedule changes (first event, end, earlier event, late
+event) and by the finalizer, so a burst of hundreds of events into one session
+touches it a handful of times (why: keep writes per event near one, and never make
+one document hot). The rules are ``shared.domain.schedule``'s; this module keeps
+their result and makes each change a transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from shared.adapters.firestore_common import NO_METER, Meter, at_ms, ms
+from shared.domain.events import Event
+from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
+from shared.ports import Claim
+
+# Every composite query this module runs, for the Terraform index check:
+# (collection id, ((field, direction), ...)).
+COMPOSITE_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("sessions", (("pending", "ASCENDING"), ("due_at", "ASCENDING"))),
+)
+
+SCHEDULE_FIELDS = ("first_at", "due_at", "pending", "end_at", "version", "late_seq")
+
+
+class FirestoreSchedule:
+    """The ``ScheduleStore`` port on Firestore."""
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        *,
+        sessions: str = "sessions",
+        retention: timedelta = timedelta(days=30),
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        meter: Meter = NO_METER,
+    ) -> None:
+        self._db = client
+        self._sessions = client.collection(sessions)
+        self._retention = retention
+        self._wall_clock = wall_clock
+        self._meter = meter
+
+    # --- ingest -------------------------------------------------------------------------
+
+    def note_event(self, event: Event, *, delay: timedelta, stuck_timeout: timedelta) -> bool:
+        """Move the session's schedule for a stored event; ``True`` if the session doc changed.
+
+        Must run after the event is stored: a finalizer that claimed the session before
+        this read may have missed the event, and the claim is what tells us so.
+        """
+        ref = self._sessions.document(event.session_id)
+        change: dict[str, Any] = dict(
+            occurred_at=event.occurred_at, is_end=event.type == "session.ended"
+        )
+        change.update(delay=delay, stuck_timeout=stuck_timeout)
+        snapshot = ref.get()
+        if not snapshot.exists:
+            fresh = after_event(None, writing=False, **change)
+            assert fresh is not None  # a first event always makes a schedule
+            try:
+                ref.create({"session_id": event.session_id, **self._schedule_doc(fresh)})
+                self._meter.count("writes")
+                return True
+            except gexc.AlreadyExists:
+                snapshot = ref.get()
+        current, writing = schedule_of(snapshot.to_dict())
+        updated = after_event(current, writing=writing, **change)
+        if updated is None:
+            return False
+        return self._note_in_transaction(ref, change)
+
+    def _note_in_transaction(self, ref: Any, change: dict[str, Any]) -> bool:
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            self._meter.count("transaction_attempts")
+            current, writing = schedule_of(ref.get(transaction=transaction).to_dict())
+            updated = after_event(current, writing=writing, **change)
+            if updated is None:
+                return False
+            transaction.update(ref, self._schedule_doc(updated))
+            return True
+
+        self._meter.count("transactions")
+        written: bool = run(self._db.transaction(max_attempts=10))
+        self._meter.count("writes", int(written))
+        return written
+
+    def request_rewrite(self, session_id: str) -> bool:
+        """Make a written (or being written) session due again; ``False`` if never written."""
+        ref = self._sessions.document(session_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            current, writing = schedule_of(ref.get(transaction=transaction).to_dict())
+            if current is None or not writing:
+                return False  # the first write has yet to start: it will read what we know
+            transaction.update(ref, self._schedule_doc(after_rewrite_request(current)))
+            return True
+
+        requested: bool = run(self._db.transaction())
+        self._meter.count("writes", int(requested))
+        return requested
+
+    # --- finalize -----------------------------------------------------------------------
+
+    def due_sessions(self, now: datetime, limit: int) -> list[str]:
+        """Ids of sessions owing a write at ``now``, oldest first (index: pending, due_at)."""
+        query = (
+            self._sessions.where(filter=firestore.FieldFilter("pending", "==", True))
+            .where(filter=firestore.FieldFilter("due_at", "<=", ms(now)))
+            .order_by("due_at")
+            .limit(limit)
+        )
+        return [snapshot.id for snapshot in query.stream()]
+
+    def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
+        """Take the session for writing, unless it is not due or another finalizer holds it."""
+        ref = self._sessions.document(session_id)
+        token = uuid.uuid4().hex
+
+        @firestore.transactional
+        def run(transaction: Any) -> Claim | None:
+            doc = ref.get(transaction=transaction).to_dict()
+            if doc is None:
+                return None
+            schedule, _ = schedule_of(doc)
+            assert schedule is not None
+            held = doc.get("claim")
+            wall = self._wall_clock()
+            if not (schedule.pending and schedule.due_at <= now):
+                return None
+            if held and held["until"] > wall:
+                return None
+            transaction.update(ref, {"claim": {"token": token, "until": wall + lease}})
+            return Claim(
+                session_id=session_id,
+                token=token,
+                schedule=schedule,
+                content_hash=doc.get("content_hash"),
+                metadata_generation=doc.get("metadata_generation", 0),
+            )
+
+        claim: Claim | None = run(self._db.transaction())
+        self._meter.count("writes", int(claim is not None))
+        return claim
+
+    def holds(self, claim: Claim) -> bool:
+        """Whether ``claim`` is still the session's current claim."""
+        doc = self._sessions.document(claim.session_id).get().to_dict() or {}
+        return bool((doc.get("claim") or {}).get("token") == claim.token)
+
+    def defer(self, claim: Claim, due_at: datetime) -> bool:
+        """Give the session back, due at ``due_at`` (the exact stuck-session time)."""
+        ref = self._sessions.document(claim.session_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            doc = ref.get(transaction=transaction).to_dict() or {}
+            if (doc.get("claim") or {}).get("token") != claim.token:
+                return False
+            current, _ = schedule_of(doc)
+            if current is None or not current.awaits_stuck_timeout:
+                transaction.update(ref, {"claim": None})  # an end came meanwhile: due as is
+            else:
+                transaction.update(ref, {"claim": None, "due_at": ms(due_at)})
+            return True
+
+        deferred: bool = run(self._db.transaction())
+        self._meter.count("writes", int(deferred))
+        return deferred
+
+    def back_off(self, claim: Claim, until: datetime) -> None:
+        """Give a session that failed to finalize back, due again at ``until``.
+
+        So that one session that cannot be written does not hold the head of the due
+        queue and starve the others.
+        """
+        ref = self._sessions.document(claim.session_id)
+        doc = ref.get().to_dict() or {}
+        if (doc.get("claim") or {}).get("token") == claim.token:
+            ref.update({"claim": None, "due_at": ms(until)})
+            self._meter.count("writes")
+
+    def complete(self, claim: Claim, *, version: int, generation: int, content_hash: str) -> bool:
+        """Record the write; ``False`` if the claim was lost (another finalizer took over)."""
+        ref = self._sessions.document(claim.session_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            doc = ref.get(transaction=transaction).to_dict() or {}
+            if (doc.get("claim") or {}).get("token") != claim.token:
+                return False
+            schedule, _ = schedule_of(doc)
+            assert schedule is not None
+            done = after_write(schedule, version=version, late_seq_seen=claim.schedule.late_seq)
+            transaction.update(
+                ref,
+                {
+                    **self._schedule_doc(done),
+                    "claim": None,
+                    "content_hash": content_hash,
+                    "metadata_generation": generation,
+                    "written_at": self._wall_clock(),
+                },
+            )
+            return True
+
+        completed: bool = run(self._db.transaction())
+        self._meter.count("writes", int(completed))
+        return completed
+
+    def _schedule_doc(self, schedule: Schedule) -> dict[str, Any]:
+        doc: dict[str, Any] = {name: getattr(schedule, name) for name in SCHEDULE_FIELDS}
+        doc["first_at"], doc["due_at"] = ms(schedule.first_at), ms(schedule.due_at)
+        doc["expire_at"] = schedule.due_at + self._retention
+        return doc
+
+
+def schedule_of(doc: dict[str, Any] | None) -> tuple[Schedule | None, bool]:
+    """The stored schedule, and whether a finalizer has claimed or written the session."""
+    if doc is None:
+        return None, False
+    fields = {name: doc.get(name) for name in SCHEDULE_FIELDS}
+    fields["first_at"], fields["due_at"] = at_ms(fields["first_at"]), at_ms(fields["due_at"])
+    schedule = Schedule(**fields)
+    return schedule, schedule.version > 0 or bool(doc.get("claim"))

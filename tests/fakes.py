@@ -1,0 +1,260 @@
+"""In-memory fakes of the ports in ``shared/ports.py``, for the use-case unit tests.
+
+Each keeps the contract the Firestore, Cloud Storage and Pub/Sub adapters keep
+(create-once events, claims with leases, generation preconditions), with the
+domain's own schedule rules, and records what it was asked so that tests can
+assert on it. ``fail_next`` makes the next call of a method raise, standing in
+for a dependency that is down.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.domain.events import Event
+from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
+from shared.ports import Claim, GenerationMismatch, QuarantineRecord, StoredObject
+
+
+class Failing:
+    """Lets a test make one method fail once: ``fake.fail_next("add_event", OSError())``."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, Exception] = {}
+
+    def fail_next(self, method: str, error: Exception) -> None:
+        self._failures[method] = error
+
+    def _maybe_fail(self, method: str) -> None:
+        error = self._failures.pop(method, None)
+        if error is not None:
+            raise error
+
+
+class FakeEvents(Failing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_session: dict[str, dict[str, Event]] = {}
+
+    def add_event(self, event: Event) -> bool:
+        self._maybe_fail("add_event")
+        stored = self.by_session.setdefault(event.session_id, {})
+        if event.event_id in stored:
+            return False
+        stored[event.event_id] = event
+        return True
+
+    def load_events(self, session_id: str) -> list[Event]:
+        self._maybe_fail("load_events")
+        return list(self.by_session.get(session_id, {}).values())
+
+
+@dataclass
+class _Held:
+    token: str
+    until: datetime
+
+
+@dataclass
+class _SessionDoc:
+    schedule: Schedule
+    claim: _Held | None = None
+    content_hash: str | None = None
+    metadata_generation: int = 0
+
+
+class FakeSchedule(Failing):
+    """Schedules and claims; ``wall_clock`` is what leases are measured against."""
+
+    def __init__(self, wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__()
+        self.wall_clock = wall_clock
+        self.docs: dict[str, _SessionDoc] = {}
+
+    def schedule(self, session_id: str) -> Schedule | None:
+        doc = self.docs.get(session_id)
+        return doc.schedule if doc else None
+
+    def _writing(self, doc: _SessionDoc) -> bool:
+        return doc.schedule.version > 0 or doc.claim is not None
+
+    def note_event(self, event: Event, *, delay: timedelta, stuck_timeout: timedelta) -> bool:
+        self._maybe_fail("note_event")
+        doc = self.docs.get(event.session_id)
+        updated = after_event(
+            doc.schedule if doc else None,
+            occurred_at=event.occurred_at,
+            is_end=event.type == "session.ended",
+            writing=doc is not None and self._writing(doc),
+            delay=delay,
+            stuck_timeout=stuck_timeout,
+        )
+        if updated is None:
+            return False
+        if doc is None:
+            self.docs[event.session_id] = _SessionDoc(updated)
+        else:
+            doc.schedule = updated
+        return True
+
+    def request_rewrite(self, session_id: str) -> bool:
+        doc = self.docs.get(session_id)
+        if doc is None or not self._writing(doc):
+            return False
+        doc.schedule = after_rewrite_request(doc.schedule)
+        return True
+
+    def due_sessions(self, now: datetime, limit: int) -> list[str]:
+        self._maybe_fail("due_sessions")
+        due = [
+            (doc.schedule.due_at, sid)
+            for sid, doc in self.docs.items()
+            if doc.schedule.pending and doc.schedule.due_at <= now
+        ]
+        return [sid for _, sid in sorted(due)[:limit]]
+
+    def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
+        self._maybe_fail("claim")
+        doc = self.docs.get(session_id)
+        if doc is None or not (doc.schedule.pending and doc.schedule.due_at <= now):
+            return None
+        wall = self.wall_clock()
+        if doc.claim is not None and doc.claim.until > wall:
+            return None
+        doc.claim = _Held(uuid.uuid4().hex, wall + lease)
+        return Claim(
+            session_id=session_id,
+            token=doc.claim.token,
+            schedule=doc.schedule,
+            content_hash=doc.content_hash,
+            metadata_generation=doc.metadata_generation,
+        )
+
+    def holds(self, claim: Claim) -> bool:
+        doc = self.docs.get(claim.session_id)
+        return doc is not None and doc.claim is not None and doc.claim.token == claim.token
+
+    def defer(self, claim: Claim, due_at: datetime) -> bool:
+        if not self.holds(claim):
+            return False
+        doc = self.docs[claim.session_id]
+        doc.claim = None
+        if doc.schedule.awaits_stuck_timeout:
+            doc.schedule = replace(doc.schedule, due_at=due_at)
+        return True
+
+    def back_off(self, claim: Claim, until: datetime) -> None:
+        if self.holds(claim):
+            doc = self.docs[claim.session_id]
+            doc.claim = None
+            doc.schedule = replace(doc.schedule, due_at=until)
+
+    def complete(self, claim: Claim, *, version: int, generation: int, content_hash: str) -> bool:
+        self._maybe_fail("complete")
+        if not self.holds(claim):
+            return False
+        doc = self.docs[claim.session_id]
+        doc.schedule = after_write(
+            doc.schedule, version=version, late_seq_seen=claim.schedule.late_seq
+        )
+        doc.claim = None
+        doc.content_hash = content_hash
+        doc.metadata_generation = generation
+        return True
+
+
+class FakeQuarantine(Failing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, QuarantineRecord] = {}
+
+    def keep(self, record: QuarantineRecord) -> None:
+        self._maybe_fail("keep")
+        self.records.setdefault(record.id, record)
+
+    def list_quarantine(self, *, include_replayed: bool = False) -> list[QuarantineRecord]:
+        records = sorted(self.records.values(), key=lambda r: r.received_at)
+        return [r for r in records if include_replayed or not r.replayed_as]
+
+    def get_quarantine(self, record_id: str) -> QuarantineRecord | None:
+        return self.records.get(record_id)
+
+    def mark_replayed(self, record_id: str, new_message_id: str) -> None:
+        self.records[record_id] = replace(self.records[record_id], replayed_as=new_message_id)
+
+
+class FakeTicks:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def record_tick(self, tick_id: str, now: datetime, outcomes: Mapping[str, list[str]]) -> None:
+        doc: dict[str, Any] = {"now": now}
+        for outcome, session_ids in outcomes.items():
+            doc[outcome] = len(session_ids)
+            doc[f"{outcome}_ids"] = list(session_ids)
+        self.records[tick_id] = doc
+
+    def tick_record(self, tick_id: str) -> dict[str, Any] | None:
+        return self.records.get(tick_id)
+
+
+class FakeFiles(Failing):
+    """A bucket with generations: each write of a name makes a new, larger generation."""
+
+    def __init__(self, bucket_name: str = "fake-bucket") -> None:
+        super().__init__()
+        self.bucket_name = bucket_name
+        self.objects: dict[str, StoredObject] = {}
+        self._next_generation = 1000
+
+    def write(self, name: str, data: bytes, *, if_generation_match: int | None) -> int:
+        self._maybe_fail("write")
+        current = self.objects.get(name)
+        if if_generation_match is not None:
+            at = current.generation if current else 0
+            if at != if_generation_match:
+                raise GenerationMismatch(f"{name}: expected generation {if_generation_match}")
+        self._next_generation += 1
+        self.objects[name] = StoredObject(name, data, self._next_generation)
+        return self._next_generation
+
+    def read(self, name: str) -> StoredObject | None:
+        return self.objects.get(name)
+
+    def json(self, name: str) -> Any:
+        stored = self.objects.get(name)
+        return None if stored is None else json.loads(stored.data)
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    data: bytes
+    attributes: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class FakePublisher(Failing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[Published] = []
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> str:
+        self._maybe_fail("publish")
+        self.messages.append(Published(topic, data, dict(attributes)))
+        return f"fake-{len(self.messages)}"
+
+    def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str:
+        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self.publish(topic, data, **attributes)
+
+    def on(self, topic: str) -> list[Any]:
+        """The JSON bodies published to ``topic``, in order."""
+        return [m.json() for m in self.messages if m.topic == topic]
