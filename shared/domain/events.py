@@ -28,6 +28,7 @@ from shared.domain.catalog import (
 )
 from shared.domain.errors import BadInput
 from shared.domain.shapes import (
+    BARE_ID,
     AgentRef,
     FieldIssue,
     Folded,
@@ -38,12 +39,11 @@ from shared.domain.shapes import (
     Text,
     Timestamp,
     as_integer,
-    choice,
     fold,
+    in_range,
     lenient_validate,
+    one_of,
     parse_timestamp,
-    ranged,
-    ref,
 )
 from shared.domain.stream import STREAM_PAYLOAD_MODELS
 
@@ -80,32 +80,32 @@ class EndUserRef(Open):
 class CampaignRef(Open):
     id: Text | None = None
     name: Text | None = None
-    mode: choice("preview", "progressive", "predictive") | None = None
+    mode: Annotated[str, one_of("preview", "progressive", "predictive")] | None = None
 
 
-SessionType = choice(*VOICE_SESSION_TYPES, *CHAT_SESSION_TYPES)
+SessionType = Annotated[str, one_of(*VOICE_SESSION_TYPES, *CHAT_SESSION_TYPES)]
 
 
 class SessionCreated(Open):
     session_type: SessionType | None = None
     lang: Text | None = None
-    menu: ref(MenuRef) | None = None
+    menu: Annotated[MenuRef, BARE_ID] | None = None
     support_number: Text | None = None
     outbound_number: Text | None = None
-    queue_priority: ranged(1, 8) | None = None
-    end_user: ref(EndUserRef) | None = None
+    queue_priority: Annotated[int, in_range(1, 8)] | None = None
+    end_user: Annotated[EndUserRef, BARE_ID] | None = None
     device: Any = None  # the contract names it without a shape: kept, not read
     scheduled_at: Timestamp | None = None
-    campaign: ref(CampaignRef) | None = None
+    campaign: Annotated[CampaignRef, BARE_ID] | None = None
 
 
-Status = choice(*STATUS_CODES)
+Status = Annotated[str, one_of(*STATUS_CODES)]
 
 
 class StatusChanged(Open):
     status: Status | None = None
     status_code: Integer | None = None
-    queue: ref(QueueRef) | None = None
+    queue: Annotated[QueueRef, BARE_ID] | None = None
     agent: AgentRef | None = None
     reason: Text | None = None
 
@@ -134,20 +134,20 @@ class TransferEnd(Open):
 
 class TransferEvent(Open):
     transfer_id: Text | None = None
-    from_: ref(TransferEnd) | None = Field(None, alias="from")
-    to: ref(TransferEnd) | None = None
+    from_: Annotated[TransferEnd, BARE_ID] | None = Field(None, alias="from")
+    to: Annotated[TransferEnd, BARE_ID] | None = None
     reason: Text | None = None
 
 
 class Participant(Open):
     id: Text | None = None
-    type: choice("agent", "end_user", "virtual_agent", "external") | None = None
+    type: Annotated[str, one_of("agent", "end_user", "virtual_agent", "external")] | None = None
     name: Text | None = None
     phone: Text | None = None
 
 
 class ParticipantEvent(Open):
-    participant: ref(Participant) | None = None
+    participant: Annotated[Participant, BARE_ID] | None = None
 
 
 class Deflected(Open):
@@ -160,26 +160,26 @@ PARTIES = ("agent", "end_user", "virtual_agent", "system")
 
 
 class Ended(Open):
-    final_status: choice(*FINAL_STATUSES) | None = None
-    disconnected_by: choice(*PARTIES) | None = None
+    final_status: Annotated[str, one_of(*FINAL_STATUSES)] | None = None
+    disconnected_by: Annotated[str, one_of(*PARTIES)] | None = None
     fail_reason: Text | None = None
     fail_details: Any = None
     voicemail_reason: Text | None = None
 
 
 class ChatMessage(Open):
-    sender: choice(*PARTIES) | None = None
+    sender: Annotated[str, one_of(*PARTIES)] | None = None
     message_id: Text | None = None
     text: Text | None = None
 
 
 class RecordingPermission(Open):
-    permission: choice("granted", "denied", "not_asked") | None = None
+    permission: Annotated[str, one_of("granted", "denied", "not_asked")] | None = None
     recording_url: Text | None = None
 
 
 class Csat(Open):
-    rating: ranged(1, 4) | None = None
+    rating: Annotated[int, in_range(1, 4)] | None = None
     comment: Text | None = None
 
 
@@ -187,14 +187,14 @@ SMART_ACTIONS = ("verification", "photo", "photos", "video", "videos", "text_inp
 
 
 class SmartAction(Open):
-    action: choice(*SMART_ACTIONS) | None = None
+    action: Annotated[str, one_of(*SMART_ACTIONS)] | None = None
     status: Folded | None = None
-    count: ranged(0, None) | None = None
+    count: Annotated[int, in_range(0, None)] | None = None
 
 
 class Sms(Open):
-    kind: choice("in_call", "wait_time") | None = None
-    direction: choice("inbound", "outbound") | None = None
+    kind: Annotated[str, one_of("in_call", "wait_time")] | None = None
+    direction: Annotated[str, one_of("inbound", "outbound")] | None = None
 
 
 class Disposition(Open):

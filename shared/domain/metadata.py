@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.catalog import HUMAN_CONNECTED, STATUS_CODES, VIRTUAL_CONNECTED
 from shared.domain.events import FINAL_STATUSES
-from shared.domain.session import ASSIGNED_STATUSES, CONNECTED_STATUSES, SessionState
+from shared.domain.session import (
+    ASSIGNED_STATUSES,
+    CONNECTED_STATUSES,
+    SessionState,
+    Transfer,
+)
 
 NO_END_EVENT = "no_end_event"
 
@@ -322,7 +327,9 @@ def _final_status(state: SessionState) -> tuple[str | None, int | None, str | No
     return status, STATUS_CODES.get(status or ""), state.ended.fail_reason
 
 
-def _wait(state: SessionState, times: dict[str, datetime | None], end: datetime | None):
+def _wait(
+    state: SessionState, times: dict[str, datetime | None], end: datetime | None
+) -> int | None:
     queued = times["queued_at"]
     if queued is None:
         return None
@@ -396,7 +403,7 @@ def _selected_menu(state: SessionState) -> dict[str, Any] | None:
     return {"id": menu.id, "name": menu.name, "menu_type": menu.menu_type}
 
 
-def _transfer(t, zone: tzinfo) -> dict[str, Any]:
+def _transfer(t: Transfer, zone: tzinfo) -> dict[str, Any]:
     return {
         "id": t.id,
         "status": t.status,

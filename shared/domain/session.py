@@ -10,7 +10,7 @@ same events therefore gives the same state.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from shared.domain.catalog import (
     VIRTUAL_CONNECTED,
     VOICE_SESSION_TYPES,
 )
-from shared.domain.shapes import FieldIssue
+from shared.domain.shapes import Agent, FieldIssue
 
 ASSIGNED_STATUSES = frozenset({"assigned", "va_assigned"})
 CONNECTED_STATUSES = HUMAN_CONNECTED | VIRTUAL_CONNECTED
@@ -79,7 +79,7 @@ class SessionState:
     status_first_at: dict[str, datetime] = field(default_factory=dict)
     status_history: list[tuple[str, datetime]] = field(default_factory=list)
     queue: ev.QueueRef | None = None
-    agent: ev.AgentRef | None = None
+    agent: Agent | None = None
     holds: list[Hold] = field(default_factory=list)
     interaction: int = 0
     wrap_up_ended_at: datetime | None = None  # the last session.wrap_up_ended
@@ -207,7 +207,7 @@ def _hold_ended(state: SessionState, p: ev.AgentAction, at: datetime) -> None:
         state.holds[-1].ended_at = at
 
 
-def _transfer(status: str):
+def _transfer(status: str) -> Callable[[SessionState, ev.TransferEvent, datetime], None]:
     def apply(state: SessionState, p: ev.TransferEvent, at: datetime) -> None:
         key = _transfer_key(state, p, status, at)
         known = state.transfers.get(key)
@@ -357,7 +357,8 @@ def _apply_stream(state: SessionState, event: ev.Event) -> None:
 
 # Types without a handler (session.wrap_up_started) are counted and kept, but no key of
 # the file depends on them: handle time ends with session.wrap_up_ended.
-_HANDLERS = {
+# Each handler takes the payload model of its type (``ev.PAYLOAD_MODELS``).
+_HANDLERS: dict[str, Callable[[SessionState, Any, datetime], None]] = {
     "session.created": _created,
     "session.status_changed": _status_changed,
     "session.hold_started": _hold_started,

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -90,8 +91,11 @@ Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 """A timestamp inside ``data``: RFC 3339 with an offset."""
 
 
-def choice(*values: str) -> Any:
-    """One of ``values``, compared case- and separator-insensitively, given back as listed."""
+def one_of(*values: str) -> PlainValidator:
+    """One of ``values``, compared case- and separator-insensitively, given back as listed.
+
+    Use: ``Annotated[str, one_of("granted", "denied", "not_asked")]``.
+    """
     table = {fold(v): v for v in values}
     expected = "one of " + ", ".join(values)
 
@@ -102,7 +106,7 @@ def choice(*values: str) -> Any:
                 return hit
         raise ValueError(expected)
 
-    return Annotated[str, PlainValidator(pick)]
+    return PlainValidator(pick)
 
 
 def _id_or_object(value: Any) -> Any:
@@ -114,12 +118,10 @@ def _id_or_object(value: Any) -> Any:
     return value
 
 
+BARE_ID = BeforeValidator(_id_or_object)
+"""An object, or a bare id standing for it: ``Annotated[Agent, BARE_ID]`` takes ``"a1"``."""
+
 M = TypeVar("M", bound=BaseModel)
-
-
-def ref(model: type[M]) -> Any:
-    """An object of ``model``, or a bare id standing for it (``"a1"`` is ``{"id": "a1"}``)."""
-    return Annotated[model, BeforeValidator(_id_or_object)]
 
 
 def _joined(value: Any) -> Any:
@@ -154,7 +156,7 @@ class Agent(Open):
     email: Text | None = None
 
 
-AgentRef = ref(Agent)
+AgentRef = Annotated[Agent, BARE_ID]
 
 
 @dataclass(frozen=True)
@@ -184,12 +186,12 @@ _EXPECTED = {
 }
 
 
-def _expected(error: dict[str, Any]) -> str:
+def _expected(error: ErrorDetails) -> str:
     if error["type"] == "value_error":
-        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+        return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])
     if error["type"] in _EXPECTED:
         return _EXPECTED[error["type"]]
-    return error["msg"].removeprefix("Input should be ")
+    return str(error["msg"]).removeprefix("Input should be ")
 
 
 def _reachable(data: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, ...]:
@@ -214,8 +216,8 @@ def lenient_validate(
     and validation runs again; ``data`` itself is never changed.
     """
     if not isinstance(data, dict):
-        issues = () if data is None else (FieldIssue(prefix, "an object"),)
-        return model.model_validate({}), issues
+        not_object = () if data is None else (FieldIssue(prefix, "an object"),)
+        return model.model_validate({}), not_object
     try:
         return model.model_validate(data), ()
     except ValidationError as first:
@@ -254,8 +256,11 @@ Folded = Annotated[str, PlainValidator(lambda value: canonical(_text(value)))]
 """Text of an open set (a smart action's ``status``), in its canonical spelling."""
 
 
-def ranged(low: int, high: int | None) -> Any:
-    """An integer in ``low..high`` (``high`` None: no upper bound), also written as text."""
+def in_range(low: int, high: int | None) -> PlainValidator:
+    """An integer in ``low..high`` (``high`` None: no upper bound), also written as text.
+
+    Use: ``Annotated[int, in_range(1, 4)]``.
+    """
     expected = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
 
     def check(value: Any) -> int:
@@ -267,4 +272,4 @@ def ranged(low: int, high: int | None) -> Any:
             raise ValueError(expected)
         return number
 
-    return Annotated[int, PlainValidator(check)]
+    return PlainValidator(check)
