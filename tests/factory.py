@@ -127,3 +127,51 @@ def handled_call(
     )
     s.at(285).add("session.wrap_up_ended", {"agent": {"id": "a1", "name": "Noam B"}})
     return s
+
+
+def shaped_call(session_id: str = "777") -> SessionScript:
+    """A call in the shapes real producers send: agents as objects and bare ids, ids and
+    numbers as text, seed spellings, a path as a list, and two fields of an unexpected
+    shape (a photo link and the end's ``fail_reason`` as objects), which are left out.
+
+    Handled from +10 s to the end at +600 s (the first agent's wrap-up ends at +90 s),
+    holds of 10 s and 7 s in two interactions.
+    """
+    s = SessionScript(session_id=session_id)
+    s.at(0).add(
+        "session.created",
+        {
+            "session_type": "Voice inbound",
+            "lang": "en",
+            "device": {"os": "iOS"},
+            "menu": {"id": 6205, "name": "Billing", "path": [2420, 4563, 6205]},
+        },
+    )
+    s.at(5).status("queued", 1, queue={"id": 6205, "name": "Billing"})
+    s.at(10).status("Assigned", "2", agent={"id": 101, "name": "Noam B"})
+    s.at(20).add("session.hold_started", {"agent": 101})
+    s.at(30).add("session.hold_ended", {"agent": "101"})
+    s.at(40).add(
+        "session.transfer_started",
+        {"transfer_id": "t1", "from": {"agent": {"id": 101, "name": "Noam B"}}, "to": {}},
+    )
+    s.at(50).add(
+        "session.transfer_completed",
+        {"transfer_id": "t1", "to": {"agent": {"id": 102, "name": "Dana K"}}},
+    )
+    s.at(51).add("session.wrap_up_started", {"agent": 101})
+    s.at(90).add("session.wrap_up_ended", {"agent": 101})
+    s.at(100).add("session.hold_started", {"agent": "102"})
+    s.at(107).add("session.hold_ended", {"agent": "102"})
+    s.at(120).add("session.recording_permission", {"permission": "Not Asked"})
+    s.at(130).add("stream.photo_uploaded", {"external_storage_link": {"url": "https://x/1"}})
+    s.at(600).add(
+        "session.ended",
+        {
+            "final_status": "failed",
+            "disconnected_by": "system",
+            "fail_reason": {"code": "carrier"},
+            "fail_details": {"sip": 503},
+        },
+    )
+    return s

@@ -20,7 +20,7 @@ from sessionctl.feed import publish_lines, publish_tick
 from shared import bootstrap
 from shared.adapters.webhook import sign
 from tests.e2e.conftest import using, wait_for
-from tests.factory import T0, handled_call, raw
+from tests.factory import T0, handled_call, raw, shaped_call
 from tests.integration.helpers import unique
 
 pytestmark = pytest.mark.e2e
@@ -152,6 +152,27 @@ def test_show_prints_the_live_session_card_before_finalization(e2e_stack, capsys
     assert "blue" in card and script.session_id in card
     assert "Noam B" in card and "Billing" in card
     assert "waiting in queue" in card and "connected to agent" in card
+
+
+def test_shapes_real_producers_send_are_applied_whole_through_the_deployed_path(e2e_stack, capsys):
+    script = shaped_call(unique("e2e"))
+    publish_session(e2e_stack, script)
+    quarantine = bootstrap.quarantine()
+    assert [
+        r
+        for r in quarantine.list_quarantine()
+        if r.attributes.get("session_id") == script.session_id
+    ] == []
+    state_dir = e2e_stack.log_dir.rsplit("/logs", 1)[0]
+    capsys.readouterr()
+    assert sessionctl(["--state-dir", state_dir, "show", script.session_id]) == 0
+    assert "fields left out (unexpected shape): 2" in capsys.readouterr().out
+    publish_tick(e2e_stack, T0 + timedelta(seconds=600, minutes=15))
+    doc = wait_for("metadata file", lambda: metadata(script.session_id))
+    assert doc["event_count"] == len(script.docs) and doc["status"] == "failed"
+    assert [t["status"] for t in doc["transfers"]] == ["completed"]
+    assert doc["fail_details"] == {"sip": 503} and doc["ends_at"] is not None
+    assert doc["call_duration"] == 590 and doc["hold_durations"] == [10, 7]
 
 
 def test_publish_and_tick_return_once_their_work_is_done(e2e_stack, tmp_path, capsys):

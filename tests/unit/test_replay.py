@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from sessionctl.cli import main
-from tests.factory import T0, SessionScript, envelope, handled_call, raw
+from tests.factory import T0, SessionScript, envelope, handled_call, raw, shaped_call
 
 END = T0 + timedelta(seconds=200)
 
@@ -115,50 +115,8 @@ def test_a_byte_order_mark_and_windows_line_ends_are_accepted(tmp_path):
     assert doc["event_count"] == len(docs)
 
 
-def shaped_stream() -> SessionScript:
-    """The issue's session: shapes real producers send, in lifecycle and stream events."""
-    s = SessionScript(session_id="777")
-    s.at(0).add(
-        "session.created",
-        {
-            "session_type": "Voice inbound",
-            "lang": "en",
-            "device": {"os": "iOS"},
-            "menu": {"id": 6205, "name": "Billing", "path": [2420, 4563, 6205]},
-        },
-    )
-    s.at(5).status("queued", 1, queue={"id": 6205, "name": "Billing"})
-    s.at(10).status("Assigned", "2", agent={"id": 101, "name": "Noam B"})
-    s.at(20).add("session.hold_started", {"agent": 101})
-    s.at(30).add("session.hold_ended", {"agent": "101"})
-    s.at(40).add(
-        "session.transfer_started",
-        {"transfer_id": "t1", "from": {"agent": {"id": 101, "name": "Noam B"}}, "to": {}},
-    )
-    s.at(50).add(
-        "session.transfer_completed",
-        {"transfer_id": "t1", "to": {"agent": {"id": 102, "name": "Dana K"}}},
-    )
-    s.at(51).add("session.wrap_up_started", {"agent": 101})
-    s.at(90).add("session.wrap_up_ended", {"agent": 101})
-    s.at(100).add("session.hold_started", {"agent": "102"})
-    s.at(107).add("session.hold_ended", {"agent": "102"})
-    s.at(120).add("session.recording_permission", {"permission": "Not Asked"})
-    s.at(130).add("stream.photo_uploaded", {"external_storage_link": {"url": "https://x/1"}})
-    s.at(600).add(
-        "session.ended",
-        {
-            "final_status": "failed",
-            "disconnected_by": "system",
-            "fail_reason": {"code": "carrier"},
-            "fail_details": {"sip": 503},
-        },
-    )
-    return s
-
-
 def test_replay_of_shapes_real_producers_send_gives_complete_files(tmp_path, capsys):
-    s = shaped_stream()
+    s = shaped_call("777")
     source = write_jsonl(tmp_path / "shaped.jsonl", s.docs)
     out = tmp_path / "out"
     now = T0 + timedelta(hours=1)
