@@ -41,6 +41,7 @@ from shared.domain.shapes import (
     as_integer,
     fold,
     in_range,
+    is_scalar,
     lenient_validate,
     one_of,
     parse_timestamp,
@@ -117,9 +118,7 @@ class AgentAction(Open):
 
 
 def _agent_as_sent(value: Any) -> Any:
-    if isinstance(value, dict) or (
-        isinstance(value, str | int | float) and not isinstance(value, bool)
-    ):
+    if isinstance(value, dict) or is_scalar(value):
         return value
     raise ValueError("an object or a bare id")
 
@@ -366,7 +365,7 @@ def _status_pair(payload: StatusChanged, data: Any) -> StatusChanged:
     """
     status, code = payload.status, payload.status_code
     sent = data if isinstance(data, dict) else {}
-    if status is None and _is_scalar(sent.get("status")):
+    if status is None and is_scalar(sent.get("status")):
         raise BadInput("status_mismatch", f"status {sent['status']!r} is not on the table")
     if code is not None and code not in CODES:
         raise BadInput("status_mismatch", f"status code {code} is not on the table")
@@ -380,7 +379,3 @@ def _status_pair(payload: StatusChanged, data: Any) -> StatusChanged:
 
 
 CODES = {code: status for status, code in STATUS_CODES.items()}
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)

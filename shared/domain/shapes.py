@@ -51,6 +51,11 @@ class Open(BaseModel):
     )
 
 
+def is_scalar(value: Any) -> bool:
+    """Text or a number (``true`` is neither): what a bare id or a text field may be."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -111,7 +116,7 @@ def one_of(*values: str) -> PlainValidator:
 
 def _id_or_object(value: Any) -> Any:
     """A bare id (text or number) stands for ``{"id": ...}``."""
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
+    if is_scalar(value):
         return {"id": value}
     if not isinstance(value, dict | BaseModel):
         raise ValueError("an object or a bare id")
@@ -126,7 +131,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def _joined(value: Any) -> Any:
     """A materialized path sent as a list of ids is the same path: ``[2420, 4563]`` -> ``2420/4563``."""
-    if isinstance(value, list) and value and all(_is_scalar(v) for v in value):
+    if isinstance(value, list) and value and all(is_scalar(v) for v in value):
         return "/".join(_text(v) for v in value)
     return value
 
@@ -136,10 +141,6 @@ def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split("/") if part.strip()]
     return value
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 MaterializedPath = Annotated[Text, BeforeValidator(_joined)]
