@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit bench clean terraform-check
+.PHONY: setup demo test lint unit bench clean terraform-check browser
 
 $(BIN)/sessionctl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,17 @@ unit: setup
 terraform-check:
 	bash scripts/terraform_check.sh
 
-test: setup lint terraform-check
+# Headless Chromium for the report's browser tests: Debian's packages, installed when missing
+# (as root, as CI runs; through sudo elsewhere). Nothing downloads a browser of its own.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install \
+	    -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core >/dev/null; \
+	fi
+
+test: setup lint terraform-check browser
 	$(BIN)/pytest -q -m "not benchmark"
 
 # The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker).
@@ -34,4 +44,4 @@ bench: setup
 	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
 
 clean:
-	rm -rf $(VENV) build .sessionctl demo-output
+	rm -rf $(VENV) build .sessionctl demo-output test-artifacts

@@ -13,10 +13,20 @@ from pathlib import Path
 
 import click
 
-from sessionctl.commands import completion, crm, demo, feed, local, offline, quarantine, show
+from sessionctl.commands import (
+    completion,
+    crm,
+    demo,
+    feed,
+    local,
+    offline,
+    quarantine,
+    report,
+    show,
+)
 from shared.config import SettingsError
 
-COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, completion)
+COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, report, completion)
 
 
 @click.group(

@@ -19,8 +19,9 @@ import httpx
 from sessionctl.feed import publish_and_track, publish_tick, wait_ingested, wait_tick
 from sessionctl.local_stack import Stack, start_stack, stop_stack
 from sessionctl.replay import replay
+from sessionctl.report.build import build_report, live_cards, read_folder
 from sessionctl.simulate import simulate_traffic
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.crm import rules
 from shared.domain.events import parse_event
 from shared.domain.session import reduce_session
@@ -45,13 +46,15 @@ def run_demo(*, state_dir: Path, out_dir: Path, seed: int, sessions: int) -> int
     print("Starting the local stack (emulators, functions, CRM sink)...")
     stack = start_stack(state_dir, extra_env=DEMO_CRM)
     try:
-        return _run(stack, out_dir=out_dir, seed=seed, sessions=sessions, started=started)
+        index = _run(stack, out_dir=out_dir, seed=seed, sessions=sessions, started=started)
     finally:
         stop_stack(state_dir)
         print(f"Local stack stopped. Wall time {time.monotonic() - started:.1f} s.")
+    print(f"Report (open it in a browser): {index.resolve()}")
+    return 0
 
 
-def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: float) -> int:
+def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: float) -> Path:
     import os
 
     os.environ.update(stack.env())
@@ -95,7 +98,25 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     _summary(stack, traffic, due, written, out_dir, db)
     _crm_summary(stack, states, with_record, settings)
     print(f"Demo traffic to files and CRM posts took {time.monotonic() - ready:.1f} s.")
-    return 0
+    return _report(out_dir, events, now=datetime.now(UTC), settings=settings)
+
+
+def _report(out_dir: Path, events, *, now: datetime, settings: Settings) -> Path:
+    """The HTML report of the files in ``out_dir``, with a card for every simulated session."""
+    live = live_cards(events, now=now, zone=settings.zone)
+    index, report = build_report(
+        read_folder(out_dir),
+        out_dir / "report",
+        finalize_delay=settings.finalize_delay,
+        source=f"the demo's files in {out_dir}",
+        live=live,
+    )
+    with_file = sum(1 for view in report.sessions if view.has_file)
+    print(
+        f"Report: {len(report.sessions)} sessions ({with_file} with files, "
+        f"{len(report.sessions) - with_file} not written yet)"
+    )
+    return index
 
 
 def _wait(what: str, done: Callable[[], bool]) -> None:

@@ -1,0 +1,119 @@
+"""``sessionctl report``: a static HTML report of session files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from sessionctl.commands.common import ISO, print_json, stderr, use_stack
+
+
+@click.command("report")
+@click.argument(
+    "source", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for the HTML pages (index.html, sessions/)",
+)
+@click.option("--stack", is_flag=True, help="read the files from the running local stack's bucket")
+@click.option(
+    "--finalize-delay",
+    type=click.IntRange(min=0),
+    default=900,
+    show_default=True,
+    metavar="SECONDS",
+    help="the delay the files were written with (places version 1 after the end)",
+)
+@click.option(
+    "--events",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the events (JSONL) behind the files: sessions with no file yet get a card too",
+)
+@click.option("--now", type=ISO, help="the time the live cards stand at (default: now)")
+@click.option("--json", "as_json", is_flag=True, help="print what was written as JSON")
+@click.pass_context
+def report(
+    ctx: click.Context,
+    source: Path | None,
+    out: Path,
+    stack: bool,
+    finalize_delay: int,
+    events: Path | None,
+    now: datetime | None,
+    as_json: bool,
+) -> int:
+    """Write a static HTML report of the session files in SOURCE (or --stack).
+
+    One folder, opened from disk: an index of session cards (filter by type,
+    status, colour) and one page per session with its timeline drawn to scale
+    beside its data stream.
+    """
+    from sessionctl.report.build import (
+        ReportError,
+        live_cards,
+        read_bucket,
+        read_event_log,
+        read_folder,
+    )
+
+    if (source is None) == (not stack):
+        raise click.UsageError("give a folder of session files, or --stack (not both)")
+    try:
+        if stack:
+            from shared import bootstrap
+
+            described = f"the local stack's bucket {use_stack(ctx).bucket}"
+            files = read_bucket(bootstrap.files())
+        else:
+            described = str(source)
+            files = read_folder(source)
+        live = []
+        if events:
+            from shared.config import load_settings
+
+            live = live_cards(
+                read_event_log(events), now=now or datetime.now(UTC), zone=load_settings().zone
+            )
+        index, model = _build(files, out, timedelta(seconds=finalize_delay), described, live)
+    except (ReportError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        print_json(
+            {
+                "index": str(index),
+                "sessions": len(model.sessions),
+                "pages": [str(out / "sessions" / f"{v.slug}.html") for v in model.sessions],
+                "problems": model.problems,
+            }
+        )
+    else:
+        for problem in model.problems:
+            click.echo(f"skipped: {problem}", err=True)
+        click.echo(f"{len(model.sessions)} sessions: {index}")
+    return 0
+
+
+def _build(files, out: Path, delay: timedelta, described: str, live):
+    from rich.progress import Progress
+
+    from sessionctl.report.build import build_report
+
+    with Progress(console=stderr(), transient=True) as bar:
+        task = bar.add_task("writing pages", total=None)
+        return build_report(
+            files,
+            out,
+            finalize_delay=delay,
+            source=described,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            live=live,
+        )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(report)
