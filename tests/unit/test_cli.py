@@ -36,6 +36,7 @@ DOCUMENTED = {
     ("crm", "replay"): ["ID"],
     ("stage",): ["--out"],
     ("schema",): ["--out"],
+    ("report",): ["SOURCE", "--out", "--stack", "--events", "--now", "--finalize-delay", "--json"],
     ("completion",): ["bash", "zsh", "fish"],
 }
 
