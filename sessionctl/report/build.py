@@ -62,12 +62,26 @@ def live_cards(events: Iterable[Any], *, now: datetime, zone: tzinfo) -> list[Se
     ]
 
 
-def read_event_log(path: Path) -> list[Any]:
-    """The good events of a JSONL log (bad lines are the replay's business, not the report's)."""
-    from sessionctl.replay import BadLine, read_events
+def parse_lines(lines: Iterable[bytes]) -> list[Any]:
+    """The good events among JSONL lines (bad lines are the replay's business, not the report's)."""
+    from shared.domain.errors import BadInput
+    from shared.domain.events import parse_event
 
+    events = []
+    for raw in lines:
+        raw = raw.removeprefix(b"\xef\xbb\xbf").strip()
+        if raw:
+            try:
+                events.append(parse_event(raw))
+            except BadInput:
+                continue
+    return events
+
+
+def read_event_log(path: Path) -> list[Any]:
+    """The good events of a JSONL log."""
     with path.open("rb") as handle:
-        return [e for e in read_events(handle) if not isinstance(e, BadLine)]
+        return parse_lines(handle)
 
 
 def build_report(

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from sessionctl.replay import read_events, replay
-from sessionctl.report.build import build_report, live_cards
+from sessionctl.replay import replay
+from sessionctl.report.build import build_report, live_cards, parse_lines
 from sessionctl.simulate import simulate_traffic
 from shared.config import Settings
-from shared.domain.events import Event
 from shared.domain.files import datastream_name, metadata_name
 
 pytestmark = pytest.mark.browser
@@ -37,14 +36,14 @@ def _files(events, now, settings) -> dict:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     with EXAMPLE.open("rb") as handle:
-        example = [e for e in read_events(handle) if isinstance(e, Event)]
+        example = parse_lines(handle)
     files = _files(
         example,
         datetime.fromisoformat("2023-09-11T12:00:00+03:00"),
         Settings(timezone="Europe/Istanbul"),
     )
     traffic = simulate_traffic(seed=3, now=NOW, sessions=40)
-    simulated = [e for e in read_events(traffic.lines) if isinstance(e, Event)]
+    simulated = parse_lines(traffic.lines)
     files |= _files(simulated, NOW, Settings())
     live = live_cards(simulated, now=NOW, zone=Settings().zone)
     # The example call as it stood mid-call, under another id: an active (blue) session.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionctl.replay import read_events, replay
-from sessionctl.report.build import build_report, read_folder
+from sessionctl.replay import replay
+from sessionctl.report.build import build_report, parse_lines, read_folder
 from sessionctl.report.model import build_model, slug
 from sessionctl.simulate import simulate_traffic
 from shared.config import Settings
@@ -33,7 +33,7 @@ def files_of(events: list[Event], now: datetime, settings: Settings) -> dict:
 def example():
     settings = Settings(timezone="Europe/Istanbul")
     with EXAMPLE.open("rb") as handle:
-        events = [e for e in read_events(handle) if isinstance(e, Event)]
+        events = parse_lines(handle)
     now = datetime.fromisoformat("2023-09-11T12:00:00+03:00")
     [view] = build_model(files_of(events, now, settings)).sessions
     return view
@@ -94,7 +94,7 @@ def test_cards_from_files_agree_with_the_live_card_of_the_same_events():
     settings = Settings()
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
     traffic = simulate_traffic(seed=11, now=now, sessions=40)
-    events = [e for e in read_events(traffic.lines) if isinstance(e, Event)]
+    events = parse_lines(traffic.lines)
     report = build_model(files_of(events, now, settings))
     assert len(report.sessions) > 20
     by_id: dict[str, list[Event]] = {}
