@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -39,7 +39,10 @@ def publish_lines(stack, lines: Iterable[bytes]) -> int:
     return publish_and_track(stack, lines).count
 
 
-def publish_and_track(stack, lines: Iterable[bytes]) -> Published:
+def publish_and_track(
+    stack, lines: Iterable[bytes], *, progress: Callable[[int, int], None] | None = None
+) -> Published:
+    """Publish each non-empty line; ``progress(done, total)`` as Pub/Sub accepts them."""
     client = pubsub_v1.PublisherClient()
     topic = client.topic_path(stack.project, stack.topics["events"])
     pending = []
@@ -48,8 +51,10 @@ def publish_and_track(stack, lines: Iterable[bytes]) -> Published:
         if raw.strip():
             pending.append((raw, client.publish(topic, raw, **_attributes(raw))))
     out = Published(count=len(pending))
-    for raw, future in pending:
+    for done, (raw, future) in enumerate(pending, start=1):
         message_id = future.result(timeout=60)
+        if progress:
+            progress(done, len(pending))
         try:
             event = parse_event(raw)
         except BadInput:
@@ -59,12 +64,20 @@ def publish_and_track(stack, lines: Iterable[bytes]) -> Published:
     return out
 
 
-def wait_ingested(store, published: Published, *, timeout: float = 120) -> tuple[int, int]:
+def wait_ingested(
+    store,
+    published: Published,
+    *,
+    timeout: float = 120,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
     """Wait until ingest stored every event and kept every rejected message; the counts."""
     events = list(dict.fromkeys(published.events))
     deadline = time.monotonic() + timeout
     while True:
         stored, kept = store.stored(events), store.quarantined(published.rejected)
+        if progress:
+            progress(stored + kept, len(events) + len(published.rejected))
         if (stored, kept) == (len(events), len(published.rejected)):
             return stored, kept
         if time.monotonic() > deadline:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -92,6 +92,16 @@ def write_files(rendered: Iterable[SessionFiles], out_dir: Path, prefix: str) ->
     return written
 
 
+def _reporting(
+    handle, size: int, progress: Callable[[int, int], None], every: int = 2000
+) -> Iterator[bytes]:
+    for number, line in enumerate(handle, start=1):
+        if number % every == 0:
+            progress(handle.tell(), size)
+        yield line
+    progress(size, size)
+
+
 def run(
     source: Path,
     out_dir: Path,
@@ -100,12 +110,18 @@ def run(
     settings: Settings,
     delay: timedelta | None,
     stderr: TextIO | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
+    """``progress(bytes read, bytes in all)`` while the log is read (a big log takes seconds)."""
     stderr = stderr or sys.stderr
     events: list[Event] = []
     left_out = 0
+    size = source.stat().st_size
     with source.open("rb") as handle:
-        for item in read_events(handle):
+        lines: Iterable[bytes] = handle
+        if progress:
+            lines = _reporting(handle, size, progress)
+        for item in read_events(lines):
             if isinstance(item, BadLine):
                 print(f"{source}:{item.line}: {item.reason}: {item.detail}", file=stderr)
                 continue

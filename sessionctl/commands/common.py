@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +96,49 @@ def _default(value: Any) -> Any:
 def interactive() -> bool:
     """Whether stdout is a person's terminal (tables, colours) or a pipe (plain lines)."""
     return sys.stdout.isatty()
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr while a person watches; silent in pipes, logs and CI.
+
+    Yields ``update(done, total)``; ``total`` may be ``None`` while unknown.
+    """
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stderr(), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]], styles: list[str] | None = None):
+    """A Rich table on stdout (for a person at a terminal)."""
+    from rich.table import Table
+
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for index, row in enumerate(rows):
+        style = styles[index] if styles else None
+        out.add_row(*("" if v is None else str(v) for v in row), style=style)
+    stdout().print(out)
 
 
 @contextmanager

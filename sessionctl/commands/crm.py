@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sessionctl.commands.common import use_stack
+from sessionctl.commands.common import interactive, json_option, print_json, table, use_stack
 
 
 @click.group("crm")
@@ -14,13 +14,48 @@ def crm() -> None:
 
 @crm.command("dead-letters")
 @click.option("--all", "include_replayed", is_flag=True, help="include replayed ones")
+@json_option
 @click.pass_context
-def dead_letters(ctx: click.Context, include_replayed: bool) -> int:
-    """List them."""
+def dead_letters(ctx: click.Context, include_replayed: bool, as_json: bool) -> int:
+    """List them (a table at a terminal, tab-separated lines in a pipe, JSON with --json)."""
     from sessionctl.inspect import list_dead_letters
+    from shared import bootstrap
 
     use_stack(ctx)
-    return list_dead_letters(include_replayed=include_replayed)
+    if not (as_json or interactive()):
+        return list_dead_letters(include_replayed=include_replayed)
+    letters = bootstrap.crm_records().dead_letters(include_replayed=include_replayed)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": d.id,
+                    "failed_at": d.failed_at,
+                    "job": d.job,
+                    "error": d.error,
+                    "replayed_as": d.replayed_as,
+                }
+                for d in letters
+            ]
+        )
+        return 0
+    table(
+        f"{len(letters)} dead-lettered CRM job(s)",
+        ["id", "failed", "session", "job", "error", "replayed as"],
+        [
+            [
+                d.id,
+                d.failed_at.isoformat(timespec="seconds"),
+                d.job.get("session_id"),
+                d.job.get("trigger") or f"file v{d.job.get('version')}",
+                d.error,
+                d.replayed_as or "",
+            ]
+            for d in letters
+        ],
+        styles=["dim" if d.replayed_as else "" for d in letters],
+    )
+    return 0
 
 
 @crm.command("replay")

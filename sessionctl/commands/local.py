@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sessionctl.commands.common import state_dir, user_errors
+from sessionctl.commands.common import json_option, print_json, state_dir, user_errors
 from shared.config import check_settings
 
 CRM_KINDS = ["none", "zendesk", "salesforce", "freshdesk", "kustomer"]
@@ -35,8 +35,9 @@ def local() -> None:
     callback=_setting,
     help="a setting, repeatable",
 )
+@json_option
 @click.pass_context
-def up(ctx: click.Context, crm: str | None, settings: dict) -> int:
+def up(ctx: click.Context, crm: str | None, settings: dict, as_json: bool) -> int:
     """Start it."""
     from sessionctl.local_stack import StackError, start_stack
 
@@ -47,6 +48,21 @@ def up(ctx: click.Context, crm: str | None, settings: dict) -> int:
     with user_errors(StackError):
         stack = start_stack(state_dir(ctx), extra_env=extra)
     env_file = state_dir(ctx) / "stack.env"
+    if as_json:
+        print_json(
+            {
+                "functions": stack.function_urls,
+                "firestore": stack.firestore_host,
+                "pubsub": stack.pubsub_host,
+                "storage": stack.storage_host,
+                "bucket": stack.bucket,
+                "crm_sink": stack.crm_sink_url,
+                "lookalike_crms": stack.fake_crm_url,
+                "crm": stack.env().get("CRM__KIND", "none"),
+                "settings_file": env_file,
+            }
+        )
+        return 0
     click.echo("Local stack is up:")
     for name, url in sorted(stack.function_urls.items()):
         click.echo(f"  function {name:<9} {url}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sessionctl.commands.common import ISO
+from sessionctl.commands.common import ISO, progress
 
 
 @click.command("replay")
@@ -26,7 +26,15 @@ def replay(events: Path, out: Path, now: datetime | None, finalize_delay: int | 
     from shared.config import load_settings
 
     delay = None if finalize_delay is None else timedelta(seconds=finalize_delay)
-    return run(events, out, now=now or datetime.now(UTC), settings=load_settings(), delay=delay)
+    with progress(f"reading {events.name}") as update:
+        return run(
+            events,
+            out,
+            now=now or datetime.now(UTC),
+            settings=load_settings(),
+            delay=delay,
+            progress=update,
+        )
 
 
 @click.command("stage")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sessionctl.commands.common import use_stack
+from sessionctl.commands.common import interactive, json_option, print_json, table, use_stack
 
 
 @click.group("quarantine")
@@ -16,13 +16,53 @@ def quarantine() -> None:
 
 @quarantine.command("list")
 @click.option("--all", "include_replayed", is_flag=True, help="include replayed ones")
+@json_option
 @click.pass_context
-def list_(ctx: click.Context, include_replayed: bool) -> int:
-    """List the kept messages: id, received, reason, size, detail."""
+def list_(ctx: click.Context, include_replayed: bool, as_json: bool) -> int:
+    """List the kept messages: id, received, reason, size, detail.
+
+    A table at a terminal, tab-separated lines in a pipe, JSON with --json.
+    """
     from sessionctl.inspect import list_quarantine
+    from shared import bootstrap
 
     use_stack(ctx)
-    return list_quarantine(include_replayed=include_replayed)
+    if not (as_json or interactive()):
+        return list_quarantine(include_replayed=include_replayed)
+    records = bootstrap.quarantine().list_quarantine(include_replayed=include_replayed)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "received_at": r.received_at,
+                    "reason": r.reason,
+                    "bytes": len(r.raw),
+                    "detail": r.detail,
+                    "attributes": r.attributes,
+                    "replayed_as": r.replayed_as,
+                }
+                for r in records
+            ]
+        )
+        return 0
+    table(
+        f"{len(records)} quarantined message(s)",
+        ["id", "received", "reason", "size", "detail", "replayed as"],
+        [
+            [
+                r.id,
+                r.received_at.isoformat(timespec="seconds"),
+                r.reason,
+                f"{len(r.raw)} bytes",
+                r.detail,
+                r.replayed_as or "",
+            ]
+            for r in records
+        ],
+        styles=["dim" if r.replayed_as else "" for r in records],
+    )
+    return 0
 
 
 @quarantine.command("replay")

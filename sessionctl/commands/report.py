@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sessionctl.commands.common import ISO, print_json, stderr, use_stack
+from sessionctl.commands.common import ISO, print_json, progress, use_stack
 
 
 @click.command("report")
@@ -99,19 +99,11 @@ def report(
 
 
 def _build(files, out: Path, delay: timedelta, described: str, live):
-    from rich.progress import Progress
-
     from sessionctl.report.build import build_report
 
-    with Progress(console=stderr(), transient=True) as bar:
-        task = bar.add_task("writing pages", total=None)
+    with progress("writing pages") as update:
         return build_report(
-            files,
-            out,
-            finalize_delay=delay,
-            source=described,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            live=live,
+            files, out, finalize_delay=delay, source=described, progress=update, live=live
         )
 
 
