@@ -198,7 +198,8 @@ def session_view(
     items = _stream_items(stream_doc, ends, finalize_delay)
     segments = _segments(doc, items, warnings)
     started = created or (min(s.start for s in segments) if segments else None)
-    end_of_card = ends or _time(doc, "updated_at")
+    # A session closed by the stuck timeout has no end: its card runs to the last thing known.
+    end_of_card = ends or (max(s.end for s in segments) if segments else None)
     view = SessionView(
         session_id=sid,
         slug=slug(sid),

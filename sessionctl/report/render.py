@@ -246,7 +246,10 @@ def _card(view: SessionView, *, href: str | None) -> str:
     if not view.has_file:
         rows.append(("File", "not written yet"))
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows)
-    aria = f"{view.title}, {view.colour} card: {view.colour_word.lower()}, {view.status}"
+    aria = "; ".join(
+        [f"{view.title}", f"{view.colour} card: {view.meaning}"]
+        + [f"{k.lower()} {v}" for k, v in rows]
+    )
     return (
         f'<{tag} class="card {view.colour}"{link} data-session="{escape(view.session_id)}" '
         f'data-colour="{view.colour}" data-icon="{view.icon}" data-file="{str(view.has_file).lower()}" '
