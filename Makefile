@@ -5,10 +5,13 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint unit bench clean terraform-check browser
 
-$(BIN)/sessionctl: pyproject.toml
+# The development harness (devstack/) is a distribution of its own, installed here only:
+# the runtime package and the staged functions never carry it.
+$(BIN)/sessionctl: pyproject.toml devstack/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -e devstack
 	touch $@
 
 setup: $(BIN)/sessionctl
@@ -17,8 +20,8 @@ demo: setup
 	$(BIN)/sessionctl demo
 
 lint: setup
-	$(BIN)/ruff check shared sessionctl functions tests
-	$(BIN)/ruff format --check shared sessionctl functions tests
+	$(BIN)/ruff check shared sessionctl devstack functions tests
+	$(BIN)/ruff format --check shared sessionctl devstack functions tests
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

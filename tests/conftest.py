@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sessionctl.local_stack import Stack, clear_firestore, start_stack, stop_stack
+from devstack.local_stack import Stack, clear_firestore, start_stack, stop_stack
 from shared.config import get_settings
 
 _previous_sigterm: Any = None  # what SIGTERM did before pytest_configure

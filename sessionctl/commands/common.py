@@ -44,9 +44,25 @@ def state_dir(ctx: click.Context) -> Path:
     return Path(value or os.environ.get("SESSIONCTL_STATE_DIR") or DEFAULT_STATE_DIR)
 
 
+@contextmanager
+def harness() -> Iterator[None]:
+    """Around an import of the development harness (``devstack``), which only a source
+    checkout has: the installed package does not ship it, so say so in one line."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "devstack":
+            raise
+        raise click.ClickException(
+            "this command needs the development harness (the devstack package), which the "
+            "installed sessionctl does not ship; run it from a source checkout after `make setup`"
+        ) from None
+
+
 def use_stack(ctx: click.Context):
     """Point this process's clients and settings at the running local stack."""
-    from sessionctl.local_stack import StackError, load_stack
+    with harness():
+        from devstack.local_stack import StackError, load_stack
 
     try:
         stack = load_stack(state_dir(ctx))

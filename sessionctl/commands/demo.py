@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sessionctl.commands.common import state_dir
+from sessionctl.commands.common import harness, state_dir
 
 
 @click.command("demo")
@@ -16,7 +16,8 @@ from sessionctl.commands.common import state_dir
 @click.pass_context
 def demo(ctx: click.Context, seed: int, sessions: int, out: str) -> int:
     """The whole path on the local emulators."""
-    from sessionctl.demo import run_demo
+    with harness():
+        from devstack.demo import run_demo
 
     return run_demo(state_dir=state_dir(ctx), out_dir=Path(out), seed=seed, sessions=sessions)
 

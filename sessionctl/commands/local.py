@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sessionctl.commands.common import json_option, print_json, state_dir, user_errors
+from sessionctl.commands.common import harness, json_option, print_json, state_dir, user_errors
 from shared.config import check_settings
 
 CRM_KINDS = ["none", "zendesk", "salesforce", "freshdesk", "kustomer"]
@@ -39,7 +39,8 @@ def local() -> None:
 @click.pass_context
 def up(ctx: click.Context, crm: str | None, settings: dict, as_json: bool) -> int:
     """Start it."""
-    from sessionctl.local_stack import StackError, start_stack
+    with harness():
+        from devstack.local_stack import StackError, start_stack
 
     extra = dict(settings)
     if crm:
@@ -83,7 +84,8 @@ def up(ctx: click.Context, crm: str | None, settings: dict, as_json: bool) -> in
 @click.pass_context
 def down(ctx: click.Context) -> int:
     """Stop it."""
-    from sessionctl.local_stack import StackError, stop_stack
+    with harness():
+        from devstack.local_stack import StackError, stop_stack
 
     with user_errors(StackError):
         stop_stack(state_dir(ctx))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sessionctl.simulate import simulate_traffic
+from devstack.simulate import simulate_traffic
 from tests.benchmarks import drive
 from tests.benchmarks.counting import COUNTER, Ops
 from tests.factory import SessionScript

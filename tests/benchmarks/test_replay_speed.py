@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devstack.simulate import simulate_traffic, to_jsonl
 from sessionctl.cli import main
-from sessionctl.simulate import simulate_traffic, to_jsonl
 
 pytestmark = pytest.mark.benchmark
 

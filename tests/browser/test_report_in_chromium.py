@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.simulate import simulate_traffic
 from sessionctl.replay import replay
 from sessionctl.report.build import build_report, live_cards, parse_lines
-from sessionctl.simulate import simulate_traffic
 from shared.config import Settings
 from shared.domain.files import datastream_name, metadata_name
 

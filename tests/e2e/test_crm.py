@@ -13,8 +13,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from devstack.local_stack import start_stack, stop_stack
 from sessionctl.feed import publish_lines, publish_tick
-from sessionctl.local_stack import start_stack, stop_stack
 from shared import bootstrap
 from tests.e2e.conftest import using, wait_for
 from tests.factory import T0, SessionScript, handled_call, raw

@@ -25,8 +25,8 @@ from google.api_core.exceptions import PreconditionFailed
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from sessionctl import local_stack
-from sessionctl.local_stack import (
+from devstack import local_stack
+from devstack.local_stack import (
     Stack,
     StackError,
     load_stack,

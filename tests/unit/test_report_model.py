@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.simulate import simulate_traffic
 from sessionctl.replay import replay
 from sessionctl.report.build import build_report, parse_lines, read_folder
 from sessionctl.report.model import build_model, slug
-from sessionctl.simulate import simulate_traffic
 from shared.config import Settings
 from shared.domain.card import build_card
 from shared.domain.events import Event

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sessionctl.simulate import (
+from devstack.simulate import (
     BAD_REASONS,
     OVERSIZE_REASON,
     SCENARIOS,

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 
+from devstack.local_stack import Stack, start_stack, stop_stack
+from devstack.simulate import simulate_traffic
 from sessionctl.feed import publish_and_track, publish_tick, wait_ingested, wait_tick
-from sessionctl.local_stack import Stack, start_stack, stop_stack
 from sessionctl.replay import replay
 from sessionctl.report.build import build_report, live_cards, read_folder
-from sessionctl.simulate import simulate_traffic
 from shared.config import Settings, load_settings
 from shared.crm import rules
 from shared.domain.events import parse_event

@@ -6,7 +6,7 @@ output, not to judge it. Records are kept in memory for ``GET /records`` and
 appended to a JSON-lines file so they outlive the process and can be read after
 ``sessionctl local down``.
 
-Run as ``python -m sessionctl.crm_sink --port P --out FILE``.
+Run as ``python -m devstack.crm_sink --port P --out FILE``.
 """
 
 from __future__ import annotations

@@ -367,7 +367,7 @@ def _process_specs(stack: Stack, fn_dir: Path) -> Iterator[_Spec]:
         sink = stack.crm_sink_url
         yield _Spec(
             "crm_sink",
-            [sys.executable, "-m", "sessionctl.crm_sink", "--port", str(_port(sink))]
+            [sys.executable, "-m", "devstack.crm_sink", "--port", str(_port(sink))]
             + ["--out", str(stack.crm_sink_file)],
             _base_env() | {"PYTHONUNBUFFERED": "1"},
             lambda: _http_status(f"{sink}/healthz") == 200,
