@@ -21,7 +21,7 @@ from shared.adapters.pubsub import PubsubPublisher
 from shared.adapters.webhook import WebhookClient
 from shared.config import get_settings
 from shared.crm.budget import RateBudget
-from shared.service.crm import CrmDeps
+from shared.service.crm import CrmDeps, drain_limit, drain_parked_jobs
 
 
 @cache
@@ -104,7 +104,10 @@ def crm_deps() -> CrmDeps:
     settings = get_settings()
     budget = RateBudget(settings.crm_calls_per_minute)
     client = crm_client(
-        settings.crm, timeout=settings.crm_timeout_seconds, before_request=budget.acquire
+        settings.crm,
+        timeout=settings.crm_timeout_seconds,
+        before_request=budget.acquire,
+        on_usage=budget.observe,
     )
     return CrmDeps(
         settings=settings,
@@ -116,4 +119,15 @@ def crm_deps() -> CrmDeps:
         target=file_target(settings.crm, client, timeout=settings.crm_timeout_seconds),
         webhook=webhook(),
         budget=budget,
+    )
+
+
+def drain_crm_jobs() -> dict:
+    """Release the CRM jobs parked until now onto the CRM jobs topic (the scheduled tick)."""
+    settings = get_settings()
+    topic = settings.crm_jobs_topic
+    return drain_parked_jobs(
+        crm_records(),
+        lambda job: publisher().publish_json(topic, job),
+        limit=drain_limit(settings),
     )

@@ -10,11 +10,13 @@ to the contract, not to one technology.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.crm.records import CrmRecord, DeadLetter, ParkedJob, ParkedStats, RecordClaim, Route
+from shared.crm.rules import ExistingRecord, NewRecord, RecordRef
 from shared.domain.events import Event
 from shared.domain.schedule import Schedule
 
@@ -171,5 +173,125 @@ class Publisher(Protocol):
 
 
 # --- CRM ------------------------------------------------------------------------------------
-# The CRM use case's ports (records, deliveries, the CRM client) are added here as that
-# service moves off its concrete adapters.
+
+
+class FileTarget(Protocol):
+    """Somewhere the session's metadata file can be put on an existing record."""
+
+    def attach_file(
+        self,
+        record_id: str,
+        filename: str,
+        content: bytes,
+        content_type: str,
+        replaces: str | None = None,
+        marker: str = "",
+    ) -> str:
+        """Attach the file; return an id to pass as ``replaces`` when the file is rewritten.
+
+        ``replaces`` is the id this method returned for the previous version: a CRM
+        that versions files (Salesforce) adds a version to it, the others add the new
+        file next to the old one with a note saying it supersedes it. ``marker`` is a
+        text that names this version, by which ``find_file`` finds it again.
+        """
+        ...
+
+    def find_file(self, record_id: str, marker: str) -> str | None:
+        """The id of the file attached under ``marker``, if an earlier attempt attached it."""
+        ...
+
+
+class CrmClient(FileTarget, Protocol):
+    """One CRM's records, through its own API."""
+
+    name: str
+    index_lag_seconds: float  # a takeover with no idempotency tool waits this out (else 0)
+
+    def create_record(self, record: NewRecord, *, follow_up_of: str | None = None) -> RecordRef:
+        """Create the record (requester linked, agent mapped), with the CRM's idempotency tool.
+
+        ``follow_up_of``: a record closed for good that this one follows (Zendesk).
+        """
+        ...
+
+    def find_by_external_id(self, external_id: str) -> RecordRef | None:
+        """The record already created under this key, if any: look here before creating again."""
+        ...
+
+    def complete(self, record_id: str, record: NewRecord) -> None:
+        """Finish what a create does after the record exists (tags), checking what is there."""
+        ...
+
+    def get_record(self, record_id: str) -> ExistingRecord | None:
+        """The record read by id (not searched): its status, when it closed, its end user."""
+        ...
+
+    def reopen(self, record_id: str) -> None:
+        """Put a closed record back to the CRM's default open status."""
+        ...
+
+    def add_note(self, record_id: str, body: str) -> None:
+        """A short internal note on the record."""
+        ...
+
+    def notes(self, record_id: str) -> Sequence[str]:
+        """The bodies of the record's notes/comments, to check before adding one again."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        ...
+
+
+class CrmRecordStore(Protocol):
+    """Our own copy: each session's record, the routing index, parked jobs, dead letters."""
+
+    def get(self, session_id: str) -> CrmRecord: ...
+
+    def claim(self, session_id: str, lease: Any) -> RecordClaim | None: ...
+
+    def created(self, claim: RecordClaim, record_id: str, url: str | None) -> str: ...
+
+    def release(self, claim: RecordClaim, *, nothing_created: bool = False) -> None: ...
+
+    def creating(self, session_id: str) -> None: ...
+
+    def moved(self, session_id: str, record_id: str, url: str | None) -> None: ...
+
+    def noted(self, session_id: str) -> None: ...
+
+    def attaching(self, session_id: str, version: int) -> None: ...
+
+    def attached(self, session_id: str, version: int, attachment_id: str) -> None: ...
+
+    def route(self, end_user_id: str, leaf_queue: str) -> Route | None: ...
+
+    def set_route(self, route: Route) -> None: ...
+
+    def drop_route(self, end_user_id: str, leaf_queue: str, record_id: str) -> None: ...
+
+    def park(self, job_id: str, job: dict[str, Any], not_before: datetime, reason: str) -> None: ...
+
+    def due_parked(self, now: datetime, limit: int) -> list[ParkedJob]: ...
+
+    def unpark(self, job: ParkedJob) -> bool: ...
+
+    def parked_stats(self, now: datetime | None = None) -> ParkedStats: ...
+
+    def dead_letter(self, letter_id: str, job: dict[str, Any], error: str) -> None: ...
+
+    def dead_letters(self, *, include_replayed: bool = False) -> list[DeadLetter]: ...
+
+
+class DeliveryLog(Protocol):
+    """What was delivered to the generic webhook, so a redelivery is not sent again."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def record(self, key: str, **fields: Any) -> None: ...
+
+
+class Webhook(Protocol):
+    """The generic CRM webhook; raises ``WebhookRejected`` when refused for good."""
+
+    def post(self, payload: dict[str, Any], *, idempotency_key: str) -> int: ...

@@ -10,6 +10,7 @@ import base64
 import json
 import math
 import re
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +22,29 @@ from typing import Any
 from urllib.parse import unquote
 
 MINUTE, DAY = 60.0, 86_400.0
+# Search and filter indexes lag behind writes: "a few minutes" (Zendesk search,
+# https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/ ;
+# Freshdesk filter, https://developers.freshdesk.com/api/#filter_tickets). On by default,
+# so that nothing may quietly depend on a record being searchable at once.
+DEFAULT_SEARCH_LAG_MS = 120_000
+UPLOAD_TTL = 3600.0  # Zendesk upload tokens expire after 60 minutes (see zendesk.py)
+# The CRM users (agents) every look-alike knows, by e-mail: the platform's agents map onto them.
+AGENTS = {
+    "noam@example.test": 7001,
+    "ana@example.com": 7002,
+    "agent@example.test": 7003,
+    "admin@example.test": 9001,  # the default admin user of the tests
+    "bot@example.com": 42,
+}
 
 
 @dataclass
 class Limits:
     per_minute: int = 0  # 0: no limit
     per_day: int = 0
-    search_lag_ms: int = 0
+    search_lag_ms: int = DEFAULT_SEARCH_LAG_MS
+    upload_ttl_s: float = UPLOAD_TTL
+    clock_offset_s: float = 0.0  # tests move the index clock with their own virtual clock
 
 
 @dataclass
@@ -178,11 +195,15 @@ class FakeCrm:
         value, self.next_id = self.next_id, self.next_id + 1
         return value
 
+    def index_now(self) -> float:
+        return time.time() + self.hub.limits.clock_offset_s
+
     def created(self, record_id: Any, now: float) -> None:
-        self.indexed_at[str(record_id)] = now + self.hub.limits.search_lag_ms / 1000
+        """The record reaches the search index only after the configured lag."""
+        self.indexed_at[str(record_id)] = self.index_now() + self.hub.limits.search_lag_ms / 1000
 
     def searchable(self, record_id: Any, now: float) -> bool:
-        return self.indexed_at.get(str(record_id), 0.0) <= now
+        return self.indexed_at.get(str(record_id), 0.0) <= self.index_now()
 
     def stats(self) -> dict[str, Any]:
         return {

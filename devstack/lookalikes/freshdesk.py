@@ -1,4 +1,18 @@
-"""Look-alike Freshdesk API v2 (tickets, notes, filter search)."""
+"""Look-alike Freshdesk API v2: tickets, notes, conversations, contacts, agents, filter search.
+
+Each behaviour a client may depend on, with the page that documents it
+(https://developers.freshdesk.com/api/ unless said otherwise):
+- No idempotency key and no ticket external id: every create makes a ticket.
+- A custom field the account does not have (``cf_*``) is a 400 ``invalid_field``
+  ("Unexpected/invalid field in request"); so is an unknown top-level field.
+- The filter API (``/search/tickets``) wants the query in double quotes and its
+  index lags behind writes by minutes (#filter_tickets).
+- Contacts: ``GET /contacts?email=|phone=|unique_external_id=``; a second contact
+  with the same e-mail, phone or external id is a 409 ``duplicate_value`` (#contacts).
+- Agents: ``GET /agents?email=`` (#agents); ``requester_id``/``responder_id`` must exist.
+- 429 with ``Retry-After``; ``X-RateLimit-Total`` / ``-Remaining`` /
+  ``-Used-CurrentRequest`` on every answer (#ratelimit).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +22,7 @@ import time
 from typing import Any
 
 from devstack.lookalikes.common import (
+    AGENTS,
     Answer,
     FakeCrm,
     Request,
@@ -16,6 +31,32 @@ from devstack.lookalikes.common import (
 )
 
 FRESHDESK_CONDITION = re.compile(r"^(\w+):(?:'([^']*)'|(\S+))$")
+# The account's custom ticket fields (an admin created these); others are refused.
+CUSTOM_FIELDS = frozenset({"cf_ccaip_session_id", "cf_ccaip_end_user_id", "cf_ccaip_leaf_queue"})
+TICKET_FIELDS = frozenset(
+    {
+        "subject",
+        "description",
+        "status",
+        "priority",
+        "source",
+        "tags",
+        "custom_fields",
+        "requester_id",
+        "responder_id",
+        "email",
+        "phone",
+        "name",
+        "unique_external_id",
+        "group_id",
+        "type",
+        "cc_emails",
+        "due_by",
+        "fr_due_by",
+        "attachments[]",
+    }
+)
+CONTACT_KEYS = ("email", "phone", "mobile", "unique_external_id")
 
 
 class FakeFreshdesk(FakeCrm):
@@ -30,12 +71,22 @@ class FakeFreshdesk(FakeCrm):
             "POST", r"/api/v2/tickets/(?P<id>\d+)/notes", self.add_note, "/tickets/{id}/notes"
         )
         self.route("GET", "/api/v2/search/tickets", self.search, "/api/v2/search/tickets")
+        self.route(
+            "GET",
+            r"/api/v2/tickets/(?P<id>\d+)/conversations",
+            self.conversations,
+            "/tickets/{id}/conversations",
+        )
+        self.route("GET", "/api/v2/contacts", self.list_contacts, "/api/v2/contacts")
+        self.route("POST", "/api/v2/contacts", self.create_contact, "/api/v2/contacts")
+        self.route("GET", "/api/v2/agents", self.list_agents, "/api/v2/agents")
 
     def reset(self) -> None:
         super().reset()
         self.tickets: dict[int, dict[str, Any]] = {}
         self.notes: dict[int, dict[str, Any]] = {}
-        self.contacts: dict[str, int] = {}
+        self.contact_records: dict[int, dict[str, Any]] = {}
+        self.extra_agents: set[int] = set()
         self.attachment_ids = 1
 
     def authorized(self, req: Request) -> bool:
@@ -95,6 +146,22 @@ class FakeFreshdesk(FakeCrm):
         for required in ("subject", "description"):
             if not body.get(required):
                 return self.invalid(required, "It should not be blank", "missing_field")
+        for name in body:
+            if name not in TICKET_FIELDS and not name.startswith("custom_fields["):
+                return self.invalid(name, "Unexpected/invalid field in request", "invalid_field")
+        for name in body.get("custom_fields") or {}:
+            if name not in CUSTOM_FIELDS:
+                return self.invalid(name, "Unexpected/invalid field in request", "invalid_field")
+        if body.get("requester_id") is not None and int(body["requester_id"]) not in {
+            c["id"] for c in self.contact_records.values()
+        }:
+            return self.invalid(
+                "requester_id", "There is no contact matching the given requester_id"
+            )
+        if body.get("responder_id") is not None and int(body["responder_id"]) not in (
+            set(AGENTS.values()) | self.extra_agents
+        ):
+            return self.invalid("responder_id", "There is no agent matching the given responder_id")
         requester = ("requester_id", "email", "phone", "unique_external_id")
         if not any(body.get(name) for name in requester):
             return self.invalid(
@@ -125,8 +192,65 @@ class FakeFreshdesk(FakeCrm):
         return Answer(201, ticket, {"Location": f"{req.base}/api/v2/tickets/{ticket_id}"})
 
     def _contact(self, body: dict[str, Any]) -> int:
-        key = str(body.get("unique_external_id") or body.get("email") or body.get("phone"))
-        return self.contacts.setdefault(key, 1000 + len(self.contacts))
+        """The requester named by e-mail, phone or external id: found, else created."""
+        for contact in self.contact_records.values():
+            if any(body.get(k) and contact.get(k) == body.get(k) for k in CONTACT_KEYS):
+                return contact["id"]
+        contact_id = 1000 + len(self.contact_records)
+        self.contact_records[contact_id] = {
+            "id": contact_id,
+            "name": body.get("name") or "",
+            **{k: body.get(k) for k in CONTACT_KEYS},
+        }
+        return contact_id
+
+    def list_contacts(self, req: Request) -> Answer:
+        wanted = {k: v for k, v in req.query.items() if k in CONTACT_KEYS}
+        found = [
+            c
+            for c in self.contact_records.values()
+            if all(c.get(k) == v for k, v in wanted.items())
+        ]
+        return Answer(200, found)
+
+    def create_contact(self, req: Request) -> Answer:
+        body = req.json() or {}
+        if not body.get("name"):
+            return self.invalid("name", "It should not be blank", "missing_field")
+        if not any(body.get(k) for k in CONTACT_KEYS):
+            return self.invalid(
+                "email",
+                "Please fill at least 1 of email, mobile, phone, unique_external_id",
+                "missing_field",
+            )
+        for contact in self.contact_records.values():
+            for key in CONTACT_KEYS:
+                if body.get(key) and contact.get(key) == body.get(key):
+                    errors = [
+                        {
+                            "field": key,
+                            "message": f"It should be a unique value; contact {contact['id']}",
+                            "code": "duplicate_value",
+                            "additional_info": {"user_id": contact["id"]},
+                        }
+                    ]
+                    return Answer(409, {"description": "Validation failed", "errors": errors})
+        return Answer(201, self.contact_records[self._contact(body)])
+
+    def list_agents(self, req: Request) -> Answer:
+        email = req.query.get("email")
+        found = [
+            {"id": agent_id, "contact": {"email": address}}
+            for address, agent_id in AGENTS.items()
+            if email in (None, address)
+        ]
+        return Answer(200, found)
+
+    def conversations(self, req: Request, id: str) -> Answer:
+        if int(id) not in self.tickets:
+            return self.not_found()
+        notes = [n for n in self.notes.values() if n["ticket_id"] == int(id)]
+        return Answer(200, [{**n, "body_text": re.sub(r"<[^>]+>", " ", n["body"])} for n in notes])
 
     def show_ticket(self, req: Request, id: str) -> Answer:
         ticket = self.tickets.get(int(id))
@@ -202,4 +326,5 @@ class FakeFreshdesk(FakeCrm):
         return {
             "tickets": {str(k): v for k, v in self.tickets.items()},
             "notes": {str(k): v for k, v in self.notes.items()},
+            "contacts": {str(k): v for k, v in self.contact_records.items()},
         }

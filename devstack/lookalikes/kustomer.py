@@ -1,4 +1,19 @@
-"""Look-alike Kustomer API (customers, conversations, tags, notes, attachments)."""
+"""Look-alike Kustomer API: customers, conversations, tags, notes, attachments, users.
+
+Each behaviour a client may depend on, with the page that documents it:
+- Customers by ``externalId``, e-mail or phone (``GET /v1/customers/externalId=…``,
+  ``email=…``, ``phone=…``); a second customer with the same external id, e-mail or
+  phone is a 409 (duplicate).
+  https://developer.kustomer.com/kustomer-api-docs/reference/createacustomer
+- Conversations carry a unique ``externalId`` (a second one is a 409) found by
+  ``GET /v1/conversations/externalId=…``; statuses open, snoozed, done.
+  https://developer.kustomer.com/docs/concepts/conversations-and-messages
+- Tags appended by name create missing tags and never double one.
+- Attachments: ``POST /v1/attachments`` -> presigned S3 POST (file last) -> a note.
+  https://developer.kustomer.com/docs/guides/attachments
+- 429 with ``x-ratelimit-*`` headers (no Retry-After); the same headers on every answer.
+  https://developer.kustomer.com/docs/concepts/rate-limits
+"""
 
 from __future__ import annotations
 
@@ -8,6 +23,7 @@ import time
 from typing import Any
 
 from devstack.lookalikes.common import (
+    AGENTS,
     MINUTE,
     Answer,
     FakeCrm,
@@ -24,9 +40,16 @@ class FakeKustomer(FakeCrm):
         super().__init__(hub)
         self.route(
             "GET",
-            "/v1/customers/externalId=(?P<ext>.+)",
+            "/v1/customers/(?P<key>externalId|email|phone)=(?P<ext>.+)",
             self.customer_by_ext,
-            "/v1/customers/externalId={x}",
+            "/v1/customers/{key}={x}",
+        )
+        self.route("GET", "/v1/users", self.list_users, "/v1/users")
+        self.route(
+            "GET",
+            "/v1/conversations/(?P<id>[0-9a-f]+)/notes",
+            self.list_notes,
+            "/v1/conversations/{id}/notes",
         )
         self.route("POST", "/v1/customers", self.create_customer, "/v1/customers")
         self.route(
@@ -121,25 +144,62 @@ class FakeKustomer(FakeCrm):
             "x-ratelimit-reset": str(math.ceil(self._reset_at(now))),
         }
 
-    def customer_by_ext(self, req: Request, ext: str) -> Answer:
+    @staticmethod
+    def _keys(attributes: dict[str, Any]) -> set[tuple[str, str]]:
+        keys = set()
+        if attributes.get("externalId"):
+            keys.add(("externalId", attributes["externalId"]))
+        keys |= {
+            ("email", e.get("email")) for e in attributes.get("emails") or [] if e.get("email")
+        }
+        keys |= {
+            ("phone", p.get("phone")) for p in attributes.get("phones") or [] if p.get("phone")
+        }
+        return keys
+
+    def customer_by_ext(self, req: Request, key: str, ext: str) -> Answer:
         for customer in self.customers.values():
-            if customer["attributes"]["externalId"] == ext:
+            if (key, ext) in self._keys(customer["attributes"]):
                 return Answer(200, {"data": customer})
         return self.not_found()
 
     def create_customer(self, req: Request) -> Answer:
         body = req.json() or {}
-        ext = body.get("externalId")
-        if ext and any(c["attributes"]["externalId"] == ext for c in self.customers.values()):
-            return self.error(409, "duplicate", "externalId already exists")
+        wanted = self._keys(body)
+        for customer in self.customers.values():
+            clash = wanted & self._keys(customer["attributes"])
+            if clash:
+                key = sorted(clash)[0][0]
+                return self.error(409, "duplicate", f"a customer with this {key} already exists")
         customer_id = self.oid()
         now = iso_z(time.time(), millis=True)
         self.customers[customer_id] = {
             "type": "customer",
             "id": customer_id,
-            "attributes": {"name": body.get("name"), "externalId": ext, "createdAt": now},
+            "attributes": {
+                "name": body.get("name"),
+                "externalId": body.get("externalId"),
+                "emails": body.get("emails") or [],
+                "phones": body.get("phones") or [],
+                "createdAt": now,
+            },
         }
         return Answer(201, {"data": self.customers[customer_id]})
+
+    def list_users(self, req: Request) -> Answer:
+        users = [
+            {"type": "user", "id": f"{number:024x}", "attributes": {"email": email}}
+            for email, number in AGENTS.items()
+        ]
+        return Answer(200, {"data": users, "links": {"next": None}})
+
+    def list_notes(self, req: Request, id: str) -> Answer:
+        if id not in self.conversations:
+            return self.not_found()
+        notes = [
+            n for n in self.notes.values() if n["relationships"]["conversation"]["data"]["id"] == id
+        ]
+        return Answer(200, {"data": notes, "links": {"next": None}})
 
     def create_conversation(self, req: Request, cid: str | None = None) -> Answer:
         body = req.json() or {}

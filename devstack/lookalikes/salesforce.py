@@ -1,4 +1,24 @@
-"""Look-alike Salesforce REST API (OAuth token, Case, ContentVersion, SOQL)."""
+"""Look-alike Salesforce REST API: OAuth token, Case, Contact, CaseComment, ContentVersion, SOQL.
+
+Each behaviour a client may depend on, with the page that documents it:
+- Assignment rules run on every Case create and update unless the request says
+  ``Sforce-Auto-Assign: FALSE``; with no active rule the Default Case Owner still
+  takes the case (so a sent ``OwnerId`` is overridden).
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm
+  https://help.salesforce.com/s/articleView?id=000395506&type=1
+- Upsert by External ID: 201 created, 200 updated, 300 Multiple Choices (nothing
+  written) when several records share the value; the same for a GET by that field.
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/dome_upsert.htm
+- A field the object does not have is a 400 ``INVALID_FIELD``; read-only ones are
+  ``INVALID_FIELD_FOR_INSERT_UPDATE``.
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+- Over the 24 h allocation: 403 ``REQUEST_LIMIT_EXCEEDED`` (no 429, no Retry-After);
+  ``Sforce-Limit-Info: api-usage=used/limit`` on every answer.
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
+- ContentVersion with ``FirstPublishLocationId`` publishes the file to the record;
+  with ``ContentDocumentId`` it adds a version (both: an error).
+  https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_contentversion.htm
+"""
 
 from __future__ import annotations
 
@@ -12,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from devstack.lookalikes.common import (
+    AGENTS,
     Answer,
     FakeCrm,
     Request,
@@ -27,6 +48,34 @@ SOQL = re.compile(
 )
 SOQL_CONDITION = re.compile(r"^(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|true|false|null)$", re.IGNORECASE)
 CLOSED_CASE_STATUSES = frozenset({"Closed"})
+DEFAULT_CASE_OWNER = "005000000000DEFAULT"  # Support Settings' Default Case Owner
+# The org's fields (standard writable ones, and the custom fields an admin created).
+CASE_FIELDS = frozenset(
+    {
+        "Subject",
+        "Description",
+        "Status",
+        "Origin",
+        "Priority",
+        "Type",
+        "Reason",
+        "OwnerId",
+        "ContactId",
+        "AccountId",
+        "ParentId",
+        "SuppliedEmail",
+        "SuppliedName",
+        "SuppliedPhone",
+        "CCAIP_Session_Id__c",
+        "CCAIP_End_User_Id__c",
+        "CCAIP_Leaf_Queue__c",
+        "CCAIP_Session_Type__c",
+    }
+)
+CONTACT_FIELDS = frozenset(
+    {"FirstName", "LastName", "Email", "Phone", "MobilePhone", "AccountId", "CCAIP_End_User_Id__c"}
+)
+COMMENT_FIELDS = frozenset({"ParentId", "CommentBody", "IsPublished"})
 
 
 def sf_time(at: float) -> str:
@@ -70,6 +119,19 @@ class FakeSalesforce(FakeCrm):
             "/ContentVersion/{id}",
         )
         self.route("GET", f"{v}/query/?", self.query, "/query")
+        self.route(
+            "PATCH",
+            rf"{v}/sobjects/Contact/(?P<field>\w+__c)/(?P<value>[^/]+)",
+            self.upsert_contact,
+            "/sobjects/Contact/{field}/{value}",
+        )
+        self.route(
+            "GET",
+            rf"{v}/sobjects/Contact/(?P<field>\w+__c)/(?P<value>[^/]+)",
+            self.contact_by_field,
+            "/sobjects/Contact/{field}/{value}",
+        )
+        self.route("POST", f"{v}/sobjects/CaseComment/?", self.create_comment, "/CaseComment")
 
     def reset(self) -> None:
         super().reset()
@@ -77,6 +139,17 @@ class FakeSalesforce(FakeCrm):
         self.cases: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, dict[str, Any]] = {}
         self.links: list[dict[str, str]] = []
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.comments: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {
+            f"005{number:012d}AAA": {
+                "attributes": {"type": "User"},
+                "Id": f"005{number:012d}AAA",
+                "Email": email,
+                "IsActive": True,
+            }
+            for email, number in AGENTS.items()
+        }
 
     def sf_id(self, prefix: str) -> str:
         return f"{prefix}{self.new_id():012d}AAA"
@@ -150,20 +223,34 @@ class FakeSalesforce(FakeCrm):
                 case["ClosedDate"] = None
         case["LastModifiedDate"] = sf_time(now)
 
-    def _bad_fields(self, fields: Any, forbidden: set[str]) -> Answer | None:
+    def _bad_fields(
+        self, fields: Any, forbidden: set[str], known: frozenset[str] = CASE_FIELDS, kind="Case"
+    ) -> Answer | None:
         if not isinstance(fields, dict):
             return sf_error(400, "JSON_PARSER_ERROR", "Body must be a JSON object")
         for name in fields:
-            if name in forbidden or name in ("IsClosed", "CaseNumber", "CreatedDate"):
+            if name in forbidden or name in ("IsClosed", "CaseNumber", "CreatedDate", "Id"):
                 return sf_error(400, "INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to set {name}")
+            if name not in known:
+                return sf_error(
+                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {kind}"
+                )
         return None
+
+    @staticmethod
+    def _assignment(req: Request, fields: dict[str, Any]) -> dict[str, Any]:
+        """Assignment rules run unless the request says ``Sforce-Auto-Assign: FALSE``."""
+        header = (req.headers.get("Sforce-Auto-Assign") or "TRUE").strip().upper()
+        if header == "FALSE":
+            return fields
+        return {**fields, "OwnerId": DEFAULT_CASE_OWNER}
 
     def create_case(self, req: Request) -> Answer:
         fields = req.json()
         error = self._bad_fields(fields, {"Id"})
         if error:
             return error
-        case = self._new_case(fields, req)
+        case = self._new_case(self._assignment(req, fields), req)
         return Answer(201, {"id": case["Id"], "success": True, "errors": []})
 
     def upsert_case(self, req: Request, field: str, value: str) -> Answer:
@@ -174,6 +261,7 @@ class FakeSalesforce(FakeCrm):
         matches = [c for c in self.cases.values() if c.get(field) == value]
         if len(matches) > 1:
             return Answer(300, [f"/services/data/v60.0/sobjects/Case/{c['Id']}" for c in matches])
+        fields = self._assignment(req, fields)
         if matches:
             self._apply(matches[0], fields, time.time())
             return Answer(
@@ -187,7 +275,7 @@ class FakeSalesforce(FakeCrm):
         if not matches:
             return self.not_found()
         if len(matches) > 1:
-            return Answer(300, [c["Id"] for c in matches])
+            return Answer(300, [f"/services/data/v60.0/sobjects/Case/{c['Id']}" for c in matches])
         return Answer(200, self._select(matches[0], req.query.get("fields")))
 
     def get_case(self, req: Request, id: str) -> Answer:
@@ -204,8 +292,66 @@ class FakeSalesforce(FakeCrm):
         error = self._bad_fields(fields, {"Id"})
         if error:
             return error
-        self._apply(case, fields, time.time())
+        self._apply(case, self._assignment(req, fields), time.time())
         return Answer(204)
+
+    def upsert_contact(self, req: Request, field: str, value: str) -> Answer:
+        fields = req.json()
+        error = self._bad_fields(fields, {field}, CONTACT_FIELDS, "Contact")
+        if error:
+            return error
+        if field not in CONTACT_FIELDS:
+            return sf_error(400, "INVALID_FIELD", f"No such column '{field}' on Contact")
+        matches = [c for c in self.contacts.values() if c.get(field) == value]
+        if len(matches) > 1:
+            return Answer(
+                300, [f"/services/data/v60.0/sobjects/Contact/{c['Id']}" for c in matches]
+            )
+        if matches:
+            matches[0].update(fields)
+            return Answer(
+                200, {"id": matches[0]["Id"], "success": True, "errors": [], "created": False}
+            )
+        if not fields.get("LastName"):
+            return sf_error(
+                400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]"
+            )
+        contact_id = self.sf_id("003")
+        self.contacts[contact_id] = {
+            "attributes": {"type": "Contact"},
+            "Id": contact_id,
+            **fields,
+            field: value,
+        }
+        return Answer(201, {"id": contact_id, "success": True, "errors": [], "created": True})
+
+    def contact_by_field(self, req: Request, field: str, value: str) -> Answer:
+        matches = [c for c in self.contacts.values() if c.get(field) == value]
+        if not matches:
+            return self.not_found()
+        if len(matches) > 1:
+            return Answer(
+                300, [f"/services/data/v60.0/sobjects/Contact/{c['Id']}" for c in matches]
+            )
+        return Answer(200, self._select(matches[0], req.query.get("fields")))
+
+    def create_comment(self, req: Request) -> Answer:
+        fields = req.json()
+        error = self._bad_fields(fields, set(), COMMENT_FIELDS, "CaseComment")
+        if error:
+            return error
+        if fields.get("ParentId") not in self.cases:
+            return sf_error(400, "INVALID_CROSS_REFERENCE_KEY", "invalid ParentId")
+        if len((fields.get("CommentBody") or "").encode()) > 4000:
+            return sf_error(400, "STRING_TOO_LONG", "CommentBody: data value too large")
+        comment_id = self.sf_id("00a")
+        self.comments[comment_id] = {
+            "attributes": {"type": "CaseComment"},
+            "Id": comment_id,
+            "CreatedDate": sf_time(time.time()),
+            **fields,
+        }
+        return Answer(201, {"id": comment_id, "success": True, "errors": []})
 
     @staticmethod
     def _select(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
@@ -245,6 +391,7 @@ class FakeSalesforce(FakeCrm):
             "PathOnClient": body["PathOnClient"],
             "VersionNumber": str(number),
             "ReasonForChange": body.get("ReasonForChange"),
+            "Description": body.get("Description"),
             "ContentSize": len(data),
             "Checksum": hashlib.md5(data).hexdigest(),
             "FirstPublishLocationId": location,
@@ -264,7 +411,13 @@ class FakeSalesforce(FakeCrm):
         match = SOQL.match(req.query.get("q", ""))
         if match is None:
             return sf_error(400, "MALFORMED_QUERY", "unexpected token")
-        table = {"case": self.cases, "contentversion": self.versions}.get(match["object"].lower())
+        table = {
+            "case": self.cases,
+            "contentversion": self.versions,
+            "contact": self.contacts,
+            "user": self.users,
+            "casecomment": self.comments,
+        }.get(match["object"].lower())
         if table is None:
             return sf_error(
                 400, "INVALID_TYPE", f"sObject type '{match['object']}' is not supported."
@@ -290,7 +443,12 @@ class FakeSalesforce(FakeCrm):
         return Answer(200, {"totalSize": len(records), "done": True, "records": records})
 
     def collections(self) -> dict[str, dict[str, Any]]:
-        return {"cases": self.cases, "content_versions": self.versions}
+        return {
+            "cases": self.cases,
+            "content_versions": self.versions,
+            "contacts": self.contacts,
+            "case_comments": self.comments,
+        }
 
 
 def _soql_value(raw: str) -> Any:

@@ -13,7 +13,8 @@ Credentials are checked for their form, not their value, and never stored.
 
 Admin endpoints (not counted, not limited): ``GET /_admin/records[?crm=]``,
 ``GET /_admin/stats``, ``GET /_admin/emails``, ``POST /_admin/reset``,
-``POST /_admin/config`` (``per_minute``, ``per_day``, ``search_lag_ms``),
+``POST /_admin/config`` (``per_minute``, ``per_day``, ``search_lag_ms`` (on by default:
+the vendors' indexes lag), ``upload_ttl_s``),
 ``PATCH /_admin/records/{crm}/{collection}/{id}`` (merge fields, e.g. to age a
 record), ``POST /_admin/fail`` (``{"crm", "status", "count"}``: the next API
 calls answer that status, for outages) and ``POST /_admin/salesforce/expire-tokens``.
@@ -36,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devstack.lookalikes.common import (
+    DEFAULT_SEARCH_LAG_MS,
     Answer,
     FakeCrm,
     Limits,
@@ -51,7 +53,9 @@ from devstack.lookalikes.zendesk import FakeZendesk
 class FakeCrms:
     """All four look-alikes and their shared settings; thread-safe behind one lock."""
 
-    def __init__(self, per_minute: int = 0, per_day: int = 0, search_lag_ms: int = 0) -> None:
+    def __init__(
+        self, per_minute: int = 0, per_day: int = 0, search_lag_ms: int = DEFAULT_SEARCH_LAG_MS
+    ) -> None:
         self.limits = Limits(per_minute, per_day, search_lag_ms)
         self.lock = threading.RLock()
         self.crms: dict[str, FakeCrm] = {
@@ -113,9 +117,9 @@ class FakeCrms:
             return Answer(200, {"reset": True})
         if method == "POST" and path == "/_admin/config":
             changes = json.loads(body or b"{}")
-            for key in ("per_minute", "per_day", "search_lag_ms"):
+            for key in ("per_minute", "per_day", "search_lag_ms", "upload_ttl_s", "clock_offset_s"):
                 if key in changes:
-                    setattr(self.limits, key, int(changes[key]))
+                    setattr(self.limits, key, type(getattr(self.limits, key))(changes[key]))
             return Answer(200, vars(self.limits))
         if method == "POST" and path == "/_admin/fail":
             fault = json.loads(body or b"{}")
@@ -218,7 +222,7 @@ def start(
     *,
     per_minute: int = 0,
     per_day: int = 0,
-    search_lag_ms: int = 0,
+    search_lag_ms: int = DEFAULT_SEARCH_LAG_MS,
     smtp_port: int | None = None,
 ) -> Running:
     """Serve the fakes from background threads (port 0: any free port)."""
@@ -240,7 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--per-minute", type=int, default=0, help="requests per minute, per CRM")
     parser.add_argument("--per-day", type=int, default=0, help="requests per 24 h, per CRM")
-    parser.add_argument("--search-lag-ms", type=int, default=0, help="delay before search sees")
+    parser.add_argument(
+        "--search-lag-ms",
+        type=int,
+        default=DEFAULT_SEARCH_LAG_MS,
+        help="delay before search and filter endpoints see a new record",
+    )
     parser.add_argument("--smtp-port", type=int, default=None, help="also run an SMTP sink")
     args = parser.parse_args(argv)
     running = start(

@@ -26,3 +26,4 @@ def finalize(cloud_event) -> None:
         settings=get_settings(),
         ticket_of=lambda session_id: bootstrap.crm_records().get(session_id).ticket,
     )
+    bootstrap.drain_crm_jobs()  # CRM jobs parked (throttled, waiting) until now go back

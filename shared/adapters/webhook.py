@@ -14,11 +14,10 @@ from typing import Any
 
 import httpx
 
-from shared.domain.errors import PipelineError, TransientError
+from shared.crm.errors import WebhookRejected
+from shared.domain.errors import TransientError
 
-
-class WebhookRejected(PipelineError):
-    """The receiver refused the post for good (a 4xx other than 408/429)."""
+__all__ = ["WebhookClient", "WebhookRejected", "sign"]
 
 
 def sign(secret: str, body: bytes) -> str:

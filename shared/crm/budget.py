@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+SLOW_BELOW = 0.1  # under a tenth of the CRM's window left, the budget spreads what remains
+
 
 class RateBudget:
     def __init__(
@@ -27,13 +29,18 @@ class RateBudget:
         self._lock = threading.Lock()
         self._next = 0.0
         self._blocked_until = 0.0
+        self._slow_interval = 0.0  # spacing the CRM's own usage figures ask for, if wider
+        self._slow_until = 0.0
 
     def acquire(self) -> float:
         """Wait for the next slot; return the seconds waited."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next, self._blocked_until)
-            self._next = slot + self._interval
+            interval = self._interval
+            if slot < self._slow_until:
+                interval = max(interval, self._slow_interval)
+            self._next = slot + interval
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
@@ -43,3 +50,21 @@ class RateBudget:
         """The CRM said "not now": no slot before ``seconds`` from now."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    def observe(self, remaining: int, limit: int, reset_seconds: float) -> None:
+        """The CRM's usage headers: slow down before its limit, not after.
+
+        Below ``SLOW_BELOW`` of the limit, the remaining calls are spread evenly over
+        the time until the window resets; none left: no slot before the reset.
+        """
+        if limit <= 0 or reset_seconds <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if remaining <= 0:
+                self._blocked_until = max(self._blocked_until, now + reset_seconds)
+            elif remaining < limit * SLOW_BELOW:
+                self._slow_interval = reset_seconds / remaining
+                self._slow_until = now + reset_seconds
+            elif now >= self._slow_until or remaining >= limit * SLOW_BELOW:
+                self._slow_interval = 0.0

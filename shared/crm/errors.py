@@ -8,6 +8,8 @@ Messages carry the CRM, the operation and the status, never credentials.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shared.domain.errors import PipelineError, TransientError
 
 
@@ -48,3 +50,27 @@ class CrmUnavailable(CrmError, TransientError):
 
 class CrmRejected(CrmError):
     """Any other 4xx: the call is wrong for this CRM and repeating it will not help."""
+
+
+class RecordClosed(CrmRejected):
+    """The record is closed for good and takes no update (Zendesk ``closed``: 422).
+
+    Not an end: the session moves to a follow-up record.
+    """
+
+
+class ClaimHeld(TransientError):
+    """Another worker is creating this session's record right now."""
+
+
+class NotYet(TransientError):
+    """The job must wait until ``not_before`` (a CRM index lag, a session not yet known)."""
+
+    def __init__(self, reason: str, not_before: datetime) -> None:
+        super().__init__(f"{reason}; not before {not_before.isoformat(timespec='seconds')}")
+        self.reason = reason
+        self.not_before = not_before
+
+
+class WebhookRejected(PipelineError):
+    """The webhook receiver refused the post for good (a 4xx other than 408/429)."""

@@ -3,7 +3,7 @@
 Nothing here talks to a CRM or reads the clock. The caller evaluates
 ``should_create`` at each trigger (the live state) and creates the record at
 most once (its Firestore claim); ``route`` then picks a new record or an
-existing one from the candidates the CRM client found; ``build_record`` says
+existing one from the candidates of our own routing index, refreshed from the CRM; ``build_record`` says
 what to write.
 """
 
@@ -66,8 +66,18 @@ class ExistingRecord:
     is_open: bool
     created_at: datetime
     closed_at: datetime | None = None  # for closed records: when (or last update, if unknown)
-    end_user_id: str | None = None
+    end_user_id: str | None = None  # as the record itself says, never the value looked for
     leaf_queue: str | None = None
+    locked: bool = False  # closed for good (Zendesk ``closed``): a follow-up takes the session
+    status: str | None = None  # the CRM's own status name
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """A record as the metadata file names it: ``out_ticket_id`` and ``out_ticket_url``."""
+
+    id: str
+    url: str | None
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,8 @@ class NewRecord:
     end_user_name: str | None
     leaf_queue: str | None
     assignee: Assignee
+    end_user_phone: str | None = None
+    end_user_email: str | None = None
 
 
 # -- when a record is created --------------------------------------------------------------
@@ -227,7 +239,7 @@ def route(
     user, leaf = end_user_id(state), leaf_queue(state)
     if not settings.attach_to_open_record_same_leaf_queue or user is None or leaf is None:
         return Create()
-    same = [c for c in candidates if c.end_user_id in (None, user) and c.leaf_queue in (None, leaf)]
+    same = [c for c in candidates if c.end_user_id == user and c.leaf_queue == leaf]
     open_ = [c for c in same if c.is_open]
     if open_:
         latest = max(open_, key=lambda c: c.created_at)
@@ -362,6 +374,8 @@ def build_record(
         end_user_name=(user.identifier or user.id) if user else None,
         leaf_queue=leaf_queue(state),
         assignee=assignee(state, settings),
+        end_user_phone=user.phone if user else None,
+        end_user_email=user.email if user else None,
     )
 
 

@@ -48,6 +48,15 @@ class SalesforceSettings(BaseModel):
         "CCAIP_Session_Type__c", description="Case field: session type (Case has no tags)"
     )
     reopen_status: str = Field("New", description="Status a reopened case goes back to")
+    auto_assign: str = Field(
+        "FALSE",
+        description="Sforce-Auto-Assign header on case writes: FALSE keeps our owner (and the "
+        "agents' own cases); TRUE runs the active assignment rules; or an AssignmentRule id",
+    )
+    contact_external_id_field: str = Field(
+        "CCAIP_End_User_Id__c",
+        description="Contact External ID (unique) field holding the end user id (upsert key)",
+    )
 
 
 class FreshdeskSettings(BaseModel):
@@ -59,6 +68,12 @@ class FreshdeskSettings(BaseModel):
         "unknown-caller@example.invalid",
         description="Requester when the end user is unknown (Freshdesk requires one)",
     )
+    index_lag_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Freshdesk's filter index lag ('a few minutes'): after a crash, a takeover "
+        "waits this long since the lost create before concluding that no ticket exists",
+    )
 
 
 class KustomerSettings(BaseModel):
@@ -69,6 +84,9 @@ class KustomerSettings(BaseModel):
     )
     leaf_queue_attr: str = Field(
         "ccaipLeafQueueStr", description="Conversation custom attribute: leaf queue id"
+    )
+    end_user_attr: str = Field(
+        "ccaipEndUserStr", description="Conversation custom attribute: end user id"
     )
     unknown_customer_external_id: str = Field(
         "ccaip-unknown-end-user",

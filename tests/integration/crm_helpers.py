@@ -37,7 +37,7 @@ from shared.crm.settings import (
 from shared.crm.triggers import crm_trigger
 from shared.domain.errors import TransientError
 from shared.domain.events import parse_event
-from shared.service.crm import CrmDeps, handle_crm_message
+from shared.service.crm import CrmDeps, drain_parked_jobs, handle_crm_message
 from tests.factory import SessionScript, raw
 
 CRMS: tuple[CrmKind, ...] = ("zendesk", "salesforce", "freshdesk", "kustomer")
@@ -74,7 +74,9 @@ def firestore_client(project: str) -> firestore.Client:
     return firestore.Client(project=project)
 
 
-def crm_settings(kind: CrmKind, fakes: lookalikes.Running, **rules: Any) -> CrmSettings:
+def crm_settings(
+    kind: CrmKind, fakes: lookalikes.Running, index_lag_seconds: float = 300.0, **rules: Any
+) -> CrmSettings:
     """The CRM's look-alike, with the credentials and field ids it accepts, and these rules."""
     return CrmSettings(
         kind=kind,
@@ -88,7 +90,9 @@ def crm_settings(kind: CrmKind, fakes: lookalikes.Running, **rules: Any) -> CrmS
         salesforce=SalesforceSettings(
             client_id="local-client", client_secret="local-salesforce-secret"
         ),
-        freshdesk=FreshdeskSettings(api_key="local-freshdesk-key"),
+        freshdesk=FreshdeskSettings(
+            api_key="local-freshdesk-key", index_lag_seconds=index_lag_seconds
+        ),
         kustomer=KustomerSettings(api_key="local-kustomer-key"),
         **rules,
     )
@@ -118,7 +122,12 @@ def crm_deps(
         crm=crm_settings(kind, fakes, **rules),
     )
     db = firestore_client(project)
-    client = crm_client(settings.crm, timeout=10, before_request=budget.acquire if budget else None)
+    client = crm_client(
+        settings.crm,
+        timeout=10,
+        before_request=budget.acquire if budget else None,
+        on_usage=budget.observe if budget else None,
+    )
     return CrmDeps(
         settings=settings,
         events=FirestoreEvents(db, sessions=settings.sessions_collection),
@@ -133,6 +142,7 @@ def crm_deps(
         client=client,
         target=file_target(settings.crm, client),
         budget=budget,
+        **({"clock": wall_clock} if wall_clock else {}),
     )
 
 
@@ -171,6 +181,18 @@ def deliver(
         except TransientError:
             time.sleep(backoff)
     return handle_crm_message(job, deps)
+
+
+def drain(deps: CrmDeps, now: datetime | None = None, limit: int = 100) -> list[str]:
+    """The scheduled tick: parked jobs due by ``now`` go back, each delivered once more."""
+    released: list[dict[str, Any]] = []
+    drain_parked_jobs(deps.records, released.append, limit=limit, now=now or deps.clock())
+    return [deliver(job, deps) for job in released]
+
+
+def set_lookalike_clock(fakes: lookalikes.Running, offset_seconds: float) -> None:
+    """Move the look-alikes' index clock as a test moves its own virtual clock."""
+    configure(fakes, clock_offset_s=offset_seconds)
 
 
 def notice(session_id: str, version: int, metadata: dict[str, Any] | None = None) -> dict:
@@ -237,7 +259,7 @@ def tags_of(fakes: lookalikes.Running, kind: CrmKind, record: dict[str, Any]) ->
 
 
 def admin_of(kind: CrmKind, record: dict[str, Any]) -> str | None:
-    """The CRM user the record was given to as the configured admin user, if any."""
+    """The CRM user the record was given to (the admin user, or the agent's CRM user)."""
     if kind == "zendesk":
         value = record.get("assignee_id")
     elif kind == "salesforce":
@@ -277,7 +299,7 @@ def stats(fakes: lookalikes.Running, kind: CrmKind) -> dict[str, Any]:
     return httpx.get(f"{fakes.root}/_admin/stats", timeout=10).json()[kind]
 
 
-def configure(fakes: lookalikes.Running, **limits: int) -> None:
+def configure(fakes: lookalikes.Running, **limits: float) -> None:
     """Set the look-alikes' limits (``per_minute``, ``per_day``, ``search_lag_ms``)."""
     httpx.post(f"{fakes.root}/_admin/config", json=limits, timeout=10).raise_for_status()
 

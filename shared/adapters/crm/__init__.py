@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef
+from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef, Usage
 from shared.adapters.crm.email import EmailFileSender
 from shared.adapters.crm.freshdesk import FreshdeskClient
 from shared.adapters.crm.kustomer import KustomerClient
@@ -35,17 +35,20 @@ def crm_client(
     *,
     timeout: float = 10.0,
     before_request: Callable[[], object] | None = None,
+    on_usage: Usage | None = None,
 ) -> CrmClient | None:
     """The client of the configured CRM (``None`` for ``none`` and ``webhook``).
 
     ``before_request`` runs before every HTTP request the client sends (the call budget
-    waits there), so a method that makes several requests spends several slots.
+    waits there), so a method that makes several requests spends several slots;
+    ``on_usage`` hears the CRM's usage headers (the budget slows down before the limit).
     """
     hooks = {"request": [lambda request: before_request()]} if before_request else None
     options = {
         "throttle_default": settings.throttle_default_seconds,
         "timeout": timeout,
         "event_hooks": hooks,
+        "on_usage": on_usage,
     }
     url = settings.base_url
     if settings.kind == "zendesk":

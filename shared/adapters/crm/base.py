@@ -9,77 +9,33 @@ Salesforce's 403 ``REQUEST_LIMIT_EXCEEDED``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from shared.crm.errors import CrmRejected, CrmThrottled, CrmUnavailable
-from shared.crm.rules import ExistingRecord, NewRecord
+from shared.crm.rules import RecordRef
+from shared.ports import CrmClient, FileTarget
+
+__all__ = ["CrmClient", "FileTarget", "HttpCrm", "RecordRef", "Usage", "check", "send"]
 
 ERROR_SNIPPET = 300
-
-
-@dataclass(frozen=True)
-class RecordRef:
-    """A record as the metadata file names it: ``out_ticket_id`` and ``out_ticket_url``."""
-
-    id: str
-    url: str | None
-
-
-class FileTarget(Protocol):
-    """Somewhere the session's metadata file can be put on an existing record."""
-
-    def attach_file(
-        self,
-        record_id: str,
-        filename: str,
-        content: bytes,
-        content_type: str,
-        replaces: str | None = None,
-    ) -> str:
-        """Attach the file; return an id to pass as ``replaces`` when the file is rewritten.
-
-        ``replaces`` is the id this method returned for the previous version: a CRM
-        that versions files (Salesforce) adds a version to it, the others add the new
-        file next to the old one with a note saying it supersedes it.
-        """
-        ...
-
-
-class CrmClient(FileTarget, Protocol):
-    """One CRM's records, through its own API."""
-
-    name: str
-
-    def create_record(self, record: NewRecord) -> RecordRef:
-        """Create the record, with the CRM's own idempotency tool where it has one."""
-        ...
-
-    def find_by_external_id(self, external_id: str) -> RecordRef | None:
-        """The record already created under this key, if any: look here before creating again."""
-        ...
-
-    def find_recent_records(self, end_user_id: str, leaf_queue: str) -> list[ExistingRecord]:
-        """Open and reopenable closed records of this end user and leaf queue, newest first."""
-        ...
-
-    def reopen(self, record_id: str) -> None:
-        """Put a closed record back to the CRM's default open status."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        ...
+# (remaining calls, limit, seconds until the window resets): what a CRM says of its budget.
+Usage = Callable[[int, int, float], None]
 
 
 class HttpCrm:
-    """What the HTTP clients share: one connection pool and the mapping of answers."""
+    """What the HTTP clients share: one connection pool and the mapping of answers.
+
+    Every answer's usage headers go to ``on_usage`` (the call budget), so the
+    budget slows down before the CRM's limit instead of after its 429.
+    """
 
     name: str
+    index_lag_seconds: float = 0.0
 
     def __init__(
         self,
@@ -87,10 +43,30 @@ class HttpCrm:
         throttle_default: float,
         timeout: float,
         event_hooks: dict[str, list] | None,
+        on_usage: Usage | None = None,
         **http_options: Any,
     ) -> None:
         self._throttle_default = throttle_default
-        self._http = httpx.Client(timeout=timeout, event_hooks=event_hooks or {}, **http_options)
+        self._on_usage = on_usage
+        hooks = {k: list(v) for k, v in (event_hooks or {}).items()}
+        if on_usage is not None:
+            hooks.setdefault("response", []).append(self._read_usage)
+        self._http = httpx.Client(timeout=timeout, event_hooks=hooks, **http_options)
+
+    def usage(self, response: httpx.Response) -> tuple[int, int, float] | None:
+        """The CRM's remaining calls, its limit and the seconds to the window's reset."""
+        return None
+
+    def _read_usage(self, response: httpx.Response) -> None:
+        try:
+            seen = self.usage(response)
+        except (ValueError, TypeError):
+            return  # a header we cannot read says nothing
+        if seen is not None and self._on_usage is not None:
+            self._on_usage(*seen)
+
+    def complete(self, record_id: str, record: Any) -> None:
+        """Nothing more to do once the record exists (Kustomer adds its tags here)."""
 
     def close(self) -> None:
         self._http.close()

@@ -34,6 +34,7 @@ class EmailFileSender:
         content: bytes,
         content_type: str,
         replaces: str | None = None,
+        marker: str = "",
     ) -> str:
         s = self._settings
         message = EmailMessage()
@@ -41,7 +42,7 @@ class EmailFileSender:
         message["To"] = s.to_address
         message["Subject"] = s.subject_template.format(record_id=record_id, filename=filename)
         message["Message-ID"] = make_msgid()
-        text = f"Session metadata file {filename}."
+        text = f"Session metadata file {marker or filename}."
         message.set_content(text + (" It supersedes the previous one." if replaces else ""))
         maintype, _, subtype = content_type.partition("/")
         message.add_attachment(
@@ -50,6 +51,10 @@ class EmailFileSender:
         self._deliver(message)
         log.info("email: %s sent for record %s", filename, record_id)
         return message["Message-ID"]
+
+    def find_file(self, record_id: str, marker: str) -> str | None:
+        """A sent message cannot be looked for: after a lost answer the file is sent again."""
+        return None
 
     def _deliver(self, message: EmailMessage) -> None:
         s = self._settings

@@ -3,11 +3,16 @@
 - Auth: ``Authorization: Bearer <API key>`` on every call to the API host; never
   on the presigned storage upload, which is another host.
 - A conversation needs a customer: found by ``GET /v1/customers/externalId=``
-  (the end user id), created when missing.
+  (the end user id; else ``email=``, ``phone=``), created when missing; a 409
+  (another worker created it first) is read again.
+  https://developer.kustomer.com/kustomer-api-docs/reference/getcustomerbyexternalid
 - Create: ``POST /v1/customers/{id}/conversations`` with ``externalId`` = the
   session key; ``GET /v1/conversations/externalId=`` finds it again (no
-  idempotency header exists). Tags are appended by name
-  (``POST /v1/conversations/{id}/tags``), which creates missing tags.
+  idempotency header exists; a duplicate ``externalId`` is a 409). Tags are
+  appended by name (``POST /v1/conversations/{id}/tags``), which creates missing
+  tags and never doubles one; ``complete`` re-applies them after a lost answer.
+  https://developer.kustomer.com/docs/concepts/conversations-and-messages
+- The agent: the Kustomer user with the agent's e-mail (``GET /v1/users``, cached).
 - Statuses: ``open``, ``snoozed`` (open) and ``done`` (closed). Reopen = ``open``.
 - Files: ``POST /v1/attachments`` -> multipart POST to the presigned URL (file
   last) -> a note on the conversation referencing the attachment.
@@ -17,12 +22,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, parse_time, send
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import KustomerSettings
@@ -43,13 +50,17 @@ class KustomerClient(HttpCrm):
         throttle_default: float = 60.0,
         timeout: float = 10.0,
         event_hooks: dict[str, list] | None = None,
+        on_usage: Usage | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._app = (settings.app_url or self._base).rstrip("/")
         self._settings = settings
+        self._users: dict[str, str] | None = None  # e-mail -> user id
+        self._lock = threading.Lock()
         super().__init__(
             throttle_default=throttle_default,
             event_hooks=event_hooks,
+            on_usage=on_usage,
             base_url=self._base,
             headers={
                 "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
@@ -71,11 +82,19 @@ class KustomerClient(HttpCrm):
             return f"{self._app}/app/customers/{customer['id']}/event/{conversation['id']}"
         return f"{self._app}/app/conversations/{conversation['id']}"
 
-    def create_record(self, record: NewRecord) -> RecordRef:
+    def usage(self, response: httpx.Response) -> tuple[int, int, float] | None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        limit = response.headers.get("x-ratelimit-limit")
+        reset = response.headers.get("x-ratelimit-reset")
+        if remaining is None or limit is None or reset is None:
+            return None
+        number = float(reset)
+        seconds = number - time.time() if number > 1e9 else number  # epoch or seconds
+        return int(remaining), int(limit), max(1.0, seconds)
+
+    def create_record(self, record: NewRecord, *, follow_up_of: str | None = None) -> RecordRef:
         s = self._settings
-        customer = self._customer(
-            record.end_user_id or s.unknown_customer_external_id, record.end_user_name
-        )
+        customer = self._customer(record)
         body: dict[str, Any] = {
             "name": record.title,
             "externalId": record.external_id,
@@ -86,12 +105,14 @@ class KustomerClient(HttpCrm):
                 for name, value in (
                     (s.session_id_attr, record.external_id),
                     (s.leaf_queue_attr, record.leaf_queue),
+                    (s.end_user_attr, record.end_user_id),
                 )
                 if name and value
             },
         }
-        if record.assignee.is_admin and record.assignee.user_id:
-            body["assignedUsers"] = [record.assignee.user_id]
+        owner = self._owner(record)
+        if owner:
+            body["assignedUsers"] = [owner]
         try:
             path = f"/v1/customers/{customer}/conversations"
             conversation = self._send("create", "POST", path, json=body).json()["data"]
@@ -101,11 +122,41 @@ class KustomerClient(HttpCrm):
             conversation = self._conversation(record.external_id)  # created by a lost attempt
             if conversation is None:
                 raise
-        if record.tags:  # appended by name, so repeating it after a lost answer is harmless
-            tags_path = f"/v1/conversations/{conversation['id']}/tags"
-            self._send("tags", "POST", tags_path, json=list(record.tags))
+        self.complete(conversation["id"], record)
         log.info("kustomer conversation %s for %s", conversation["id"], record.external_id)
         return RecordRef(conversation["id"], self.record_url(conversation))
+
+    def complete(self, record_id: str, record: NewRecord) -> None:
+        """The tags, appended by name: what is there already stays once."""
+        if record.tags:
+            tags_path = f"/v1/conversations/{record_id}/tags"
+            self._send("tags", "POST", tags_path, json=list(record.tags))
+
+    def _owner(self, record: NewRecord) -> str | None:
+        who = record.assignee
+        if who.is_admin:
+            return who.user_id
+        if not who.email:
+            return None
+        with self._lock:
+            users = self._users
+        if users is None:
+            users = {}
+            page = 1
+            while True:
+                answer = self._send(
+                    "users", "GET", "/v1/users", params={"page": page, "pageSize": 100}
+                ).json()
+                for user in answer.get("data") or []:
+                    email = (user.get("attributes") or {}).get("email")
+                    if email:
+                        users[email.lower()] = user["id"]
+                if not (answer.get("links") or {}).get("next") or page >= 50:
+                    break
+                page += 1
+            with self._lock:
+                self._users = users
+        return users.get(who.email.lower())
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         conversation = self._conversation(external_id)
@@ -113,31 +164,49 @@ class KustomerClient(HttpCrm):
             return None
         return RecordRef(conversation["id"], self.record_url(conversation))
 
-    def find_recent_records(self, end_user_id: str, leaf_queue: str) -> list[ExistingRecord]:
-        customer = self._customer(end_user_id, None, create=False)
-        if customer is None:
-            return []
-        path = f"/v1/customers/{customer}/conversations"
-        found = self._send("list", "GET", path, params={"pageSize": 100}).json().get("data") or []
-        out = []
-        for conversation in found:
-            attributes = conversation.get("attributes") or {}
-            custom = attributes.get("custom") or {}
-            if custom.get(self._settings.leaf_queue_attr) != leaf_queue:
-                continue
-            is_open = attributes.get("status") in OPEN_STATUSES
-            out.append(
-                ExistingRecord(
-                    id=conversation["id"],
-                    url=self.record_url(conversation),
-                    is_open=is_open,
-                    created_at=parse_time(attributes["createdAt"]),
-                    closed_at=None if is_open else parse_time(attributes.get("updatedAt")),
-                    end_user_id=end_user_id,
-                    leaf_queue=leaf_queue,
-                )
-            )
-        return sorted(out, key=lambda r: r.created_at, reverse=True)
+    def get_record(self, record_id: str) -> ExistingRecord | None:
+        try:
+            path = f"/v1/conversations/{record_id}"
+            conversation = self._send("read", "GET", path).json()["data"]
+        except CrmRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        attributes = conversation.get("attributes") or {}
+        custom = attributes.get("custom") or {}
+        is_open = attributes.get("status") in OPEN_STATUSES
+        return ExistingRecord(
+            id=conversation["id"],
+            url=self.record_url(conversation),
+            is_open=is_open,
+            created_at=parse_time(attributes["createdAt"]),
+            closed_at=None if is_open else parse_time(attributes.get("updatedAt")),
+            end_user_id=custom.get(self._settings.end_user_attr),
+            leaf_queue=custom.get(self._settings.leaf_queue_attr),
+            status=attributes.get("status"),
+        )
+
+    def add_note(self, record_id: str, body: str) -> None:
+        path = f"/v1/conversations/{record_id}/notes"
+        self._send("note", "POST", path, json={"body": body[:10_240]})
+
+    def _notes(self, record_id: str) -> list[dict[str, Any]]:
+        path = f"/v1/conversations/{record_id}/notes"
+        return self._send("notes", "GET", path, params={"pageSize": 100}).json().get("data") or []
+
+    def notes(self, record_id: str) -> list[str]:
+        return [(n.get("attributes") or {}).get("body") or "" for n in self._notes(record_id)]
+
+    def find_file(self, record_id: str, marker: str) -> str | None:
+        for note in self._notes(record_id):
+            attributes = note.get("attributes") or {}
+            if (
+                marker
+                and marker in (attributes.get("body") or "")
+                and attributes.get("attachments")
+            ):
+                return str(attributes["attachments"][0]["_id"])
+        return None
 
     def reopen(self, record_id: str) -> None:
         self._send("reopen", "PATCH", f"/v1/conversations/{record_id}", json={"status": "open"})
@@ -150,6 +219,7 @@ class KustomerClient(HttpCrm):
         content: bytes,
         content_type: str,
         replaces: str | None = None,
+        marker: str = "",
     ) -> str:
         described = {"name": filename, "contentType": content_type, "contentLength": len(content)}
         answer = self._send("attach", "POST", "/v1/attachments", json=described).json()
@@ -165,7 +235,7 @@ class KustomerClient(HttpCrm):
             data=upload.get("fields") or {},
             files={"file": (filename, content, content_type)},  # after the fields, as S3 wants
         )
-        body = f"Session metadata file {filename}"
+        body = f"Session metadata file {marker or filename}"
         if replaces:
             body += f" (supersedes attachment {replaces})"
         note = {"body": body, "attachments": [{"_id": attachment_id, **described}]}
@@ -173,17 +243,49 @@ class KustomerClient(HttpCrm):
         log.info("kustomer conversation %s: attached %s (%s)", record_id, filename, attachment_id)
         return attachment_id
 
-    def _customer(self, external_id: str, name: str | None, *, create: bool = True) -> str | None:
+    def _customer(self, record: NewRecord) -> str:
+        """The end user's customer id: by external id, e-mail or phone; made when missing."""
+        s = self._settings
+        lookups = [
+            ("externalId", record.end_user_id),
+            ("email", record.end_user_email),
+            ("phone", record.end_user_phone),
+        ]
+        lookups = [(name, value) for name, value in lookups if value]
+        if not lookups:
+            lookups = [("externalId", s.unknown_customer_external_id)]
+        found = self._find_customer(lookups)
+        if found is not None:
+            return found
+        customer: dict[str, Any] = {"name": record.end_user_name or lookups[0][1]}
+        values = dict(lookups)
+        if "externalId" in values:
+            customer["externalId"] = values["externalId"]
+        if "email" in values:
+            customer["emails"] = [{"email": values["email"]}]
+        if "phone" in values:
+            customer["phones"] = [{"phone": values["phone"]}]
         try:
-            path = f"/v1/customers/externalId={quote(external_id, safe='')}"
-            return self._send("customer", "GET", path).json()["data"]["id"]
+            return self._send("customer", "POST", "/v1/customers", json=customer).json()["data"][
+                "id"
+            ]
         except CrmRejected as exc:
-            if exc.status != 404:
+            if exc.status != 409:
                 raise
-        if not create:
-            return None
-        customer = {"name": name or external_id, "externalId": external_id}
-        return self._send("customer", "POST", "/v1/customers", json=customer).json()["data"]["id"]
+        found = self._find_customer(lookups)  # another worker created it just now
+        if found is None:
+            raise CrmRejected(self.name, "customer", "409 on create, then not found", 409)
+        return found
+
+    def _find_customer(self, lookups: list[tuple[str, str]]) -> str | None:
+        for name, value in lookups:
+            try:
+                path = f"/v1/customers/{name}={quote(value, safe='')}"
+                return self._send("customer", "GET", path).json()["data"]["id"]
+            except CrmRejected as exc:
+                if exc.status != 404:
+                    raise
+        return None
 
     def _conversation(self, external_id: str) -> dict[str, Any] | None:
         try:

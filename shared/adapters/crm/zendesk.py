@@ -1,27 +1,37 @@
 """Zendesk Support tickets (API v2).
 
 - Auth: HTTP Basic ``{email}/token:{api_token}``.
-- Create: ``POST /api/v2/tickets`` with ``Idempotency-Key`` (Zendesk replays the
-  first answer for the same key, ``x-idempotency-lookup: hit``) and the session
-  key in ``external_id``; ``GET /api/v2/tickets?external_id=`` finds it again
-  (the list endpoint, not the lagging search index).
-- Same end user and leaf queue: two ticket custom fields, found with
-  ``/api/v2/search.json`` (which lags by minutes: fine for earlier sessions).
-- Files attach to comments only: ``POST /uploads`` gives a token that a
-  private comment carries (``PUT /tickets/{id}``).
-- ``solved`` tickets reopen with ``status: open``; ``closed`` ones are locked
-  and never offered as candidates.
+- Create: ``POST /api/v2/tickets`` with ``Idempotency-Key`` (the same key and body
+  replay the first answer, ``x-idempotency-lookup: hit``; another body is a 400
+  ``IdempotentRequestError``) and the session key in ``external_id``;
+  ``GET /api/v2/tickets?external_id=`` finds it again (a list, not the lagging search).
+  https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency
+- Requester: the end user, made or found by ``POST /api/v2/users/create_or_update``
+  (matched on ``external_id`` = the end user id, else e-mail), sent as ``requester_id``.
+  https://developer.zendesk.com/api-reference/ticketing/users/users/#create-or-update-user
+- The agent: the Zendesk agent with the platform agent's e-mail (``GET /users/search``,
+  cached; agents are long-standing, so the search index's lag does not matter here).
+  https://developer.zendesk.com/api-reference/ticketing/users/users/#search-users
+- ``closed`` tickets are locked (422 on update): the session goes to a follow-up
+  ticket, ``via_followup_source_id``; ``solved`` ones reopen with ``status: open``.
+  https://developer.zendesk.com/documentation/ticketing/managing-tickets/creating-and-updating-tickets
+- Files attach to comments only: ``POST /uploads`` gives a token (it expires: upload
+  right before use) that a private comment carries (``PUT /tickets/{id}``).
+  https://developer.zendesk.com/documentation/ticketing/managing-tickets/adding-ticket-attachments-with-the-api
+- Usage: ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining`` per minute on every answer.
+  https://developer.zendesk.com/api-reference/introduction/rate-limits
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, parse_time
-from shared.crm.errors import CrmRejected
+from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, parse_time
+from shared.crm.errors import CrmRejected, RecordClosed
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import ZendeskSettings
 
@@ -41,12 +51,17 @@ class ZendeskClient(HttpCrm):
         throttle_default: float = 60.0,
         timeout: float = 10.0,
         event_hooks: dict[str, list] | None = None,
+        on_usage: Usage | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
+        self._requesters: dict[str, int] = {}
+        self._agents: dict[str, int | None] = {}
+        self._lock = threading.Lock()
         super().__init__(
             throttle_default=throttle_default,
             event_hooks=event_hooks,
+            on_usage=on_usage,
             base_url=f"{self._base}/api/v2",
             auth=httpx.BasicAuth(f"{settings.email}/token", settings.api_token.get_secret_value()),
             headers={"Accept": "application/json"},
@@ -56,13 +71,23 @@ class ZendeskClient(HttpCrm):
     def record_url(self, ticket_id: Any) -> str:
         return f"{self._base}/agent/tickets/{ticket_id}"
 
-    def create_record(self, record: NewRecord) -> RecordRef:
+    def usage(self, response: httpx.Response) -> tuple[int, int, float] | None:
+        remaining = response.headers.get("x-rate-limit-remaining")
+        limit = response.headers.get("x-rate-limit")
+        if remaining is None or limit is None:
+            return None
+        return int(remaining), int(limit), 60.0
+
+    def create_record(self, record: NewRecord, *, follow_up_of: str | None = None) -> RecordRef:
+        ticket = self._ticket(record)
+        if follow_up_of:
+            ticket["via_followup_source_id"] = int(follow_up_of)
         try:
             response = self._send(
                 "create",
                 "POST",
                 "/tickets",
-                json={"ticket": self._ticket(record)},
+                json={"ticket": ticket},
                 headers={"Idempotency-Key": f"{record.external_id}-create"},
             )
         except CrmRejected as exc:
@@ -73,14 +98,14 @@ class ZendeskClient(HttpCrm):
                 if found is not None:
                     return found
             raise
-        ticket = response.json()["ticket"]
+        created = response.json()["ticket"]
         log.info(
             "zendesk ticket %s for %s (idempotency %s)",
-            ticket["id"],
+            created["id"],
             record.external_id,
             response.headers.get("x-idempotency-lookup", "n/a"),
         )
-        return RecordRef(str(ticket["id"]), self.record_url(ticket["id"]))
+        return RecordRef(str(created["id"]), self.record_url(created["id"]))
 
     def _ticket(self, record: NewRecord) -> dict[str, Any]:
         ticket: dict[str, Any] = {
@@ -89,6 +114,9 @@ class ZendeskClient(HttpCrm):
             "external_id": record.external_id,
             "tags": list(record.tags),
         }
+        requester = self._requester(record)
+        if requester is not None:
+            ticket["requester_id"] = requester
         fields = [
             {"id": field_id, "value": value}
             for field_id, value in (
@@ -100,11 +128,50 @@ class ZendeskClient(HttpCrm):
         if fields:
             ticket["custom_fields"] = fields
         who = record.assignee
-        if not who.is_admin and who.email:
-            ticket["assignee_email"] = who.email
-        elif who.is_admin and who.user_id:
+        if who.is_admin and who.user_id:
             ticket["assignee_id"] = int(who.user_id) if who.user_id.isdigit() else who.user_id
+        elif who.email:
+            agent = self._agent(who.email)
+            if agent is not None:
+                ticket["assignee_id"] = agent
         return ticket
+
+    def _agent(self, email: str) -> int | None:
+        """The agent's Zendesk user by e-mail (cached, misses too): none, the CRM decides."""
+        with self._lock:
+            if email in self._agents:
+                return self._agents[email]
+        found = self._send(
+            "agent", "GET", "/users/search", params={"query": f"email:{email} role:agent"}
+        ).json()
+        users = [u for u in found.get("users") or [] if u.get("role") in ("agent", "admin")]
+        agent = int(users[0]["id"]) if users else None
+        with self._lock:
+            self._agents[email] = agent
+        return agent
+
+    def _requester(self, record: NewRecord) -> int | None:
+        """The end user as a Zendesk user: made or found in one idempotent call, cached."""
+        key = record.end_user_id or record.end_user_email or record.end_user_phone
+        if not key:
+            return None
+        with self._lock:
+            if key in self._requesters:
+                return self._requesters[key]
+        user: dict[str, Any] = {"name": record.end_user_name or key, "role": "end-user"}
+        if record.end_user_id:
+            user["external_id"] = record.end_user_id
+        if record.end_user_email:
+            user["email"] = record.end_user_email
+        if record.end_user_phone:
+            user["phone"] = record.end_user_phone
+        answer = self._send(
+            "requester", "POST", "/users/create_or_update", json={"user": user}
+        ).json()
+        user_id = int(answer["user"]["id"])
+        with self._lock:
+            self._requesters[key] = user_id
+        return user_id
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         response = self._send("find", "GET", "/tickets", params={"external_id": external_id})
@@ -114,46 +181,58 @@ class ZendeskClient(HttpCrm):
         first = min(tickets, key=lambda t: t["id"])  # external_id is not unique: the oldest wins
         return RecordRef(str(first["id"]), self.record_url(first["id"]))
 
-    def find_recent_records(self, end_user_id: str, leaf_queue: str) -> list[ExistingRecord]:
-        user_field = self._settings.end_user_field_id
-        queue_field = self._settings.leaf_queue_field_id
-        if not (user_field and queue_field):
-            log.warning(
-                "zendesk: end user / leaf queue fields not configured; nothing to attach to"
-            )
-            return []
-        query = (
-            f'type:ticket custom_field_{user_field}:"{end_user_id}" '
-            f'custom_field_{queue_field}:"{leaf_queue}"'
+    def get_record(self, record_id: str) -> ExistingRecord | None:
+        try:
+            ticket = self._send("read", "GET", f"/tickets/{record_id}").json()["ticket"]
+        except CrmRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        status = ticket.get("status")
+        is_open = status in OPEN_STATUSES
+        fields = {str(f.get("id")): f.get("value") for f in ticket.get("custom_fields") or []}
+        return ExistingRecord(
+            id=str(ticket["id"]),
+            url=self.record_url(ticket["id"]),
+            is_open=is_open,
+            created_at=parse_time(ticket["created_at"]),
+            closed_at=None if is_open else parse_time(ticket.get("updated_at")),
+            end_user_id=_text(fields.get(str(self._settings.end_user_field_id))),
+            leaf_queue=_text(fields.get(str(self._settings.leaf_queue_field_id))),
+            locked=status == "closed",
+            status=status,
         )
-        response = self._send(
-            "search",
-            "GET",
-            "/search.json",
-            params={"query": query, "sort_by": "created_at", "sort_order": "desc"},
-        )
-        out = []
-        for ticket in response.json().get("results") or []:
-            status = ticket.get("status")
-            if ticket.get("result_type", "ticket") != "ticket" or status == "closed":
-                continue  # closed tickets are locked: they cannot take a session
-            is_open = status in OPEN_STATUSES
-            out.append(
-                ExistingRecord(
-                    id=str(ticket["id"]),
-                    url=self.record_url(ticket["id"]),
-                    is_open=is_open,
-                    created_at=parse_time(ticket["created_at"]),
-                    closed_at=None if is_open else parse_time(ticket.get("updated_at")),
-                    end_user_id=end_user_id,
-                    leaf_queue=leaf_queue,
-                )
-            )
-        return out
 
     def reopen(self, record_id: str) -> None:
-        self._send("reopen", "PUT", f"/tickets/{record_id}", json={"ticket": {"status": "open"}})
+        try:
+            self._send(
+                "reopen", "PUT", f"/tickets/{record_id}", json={"ticket": {"status": "open"}}
+            )
+        except CrmRejected as exc:
+            raise _closed(exc) from None
         log.info("zendesk ticket %s reopened", record_id)
+
+    def add_note(self, record_id: str, body: str) -> None:
+        comment = {"body": body, "public": False}
+        try:
+            self._send(
+                "note", "PUT", f"/tickets/{record_id}", json={"ticket": {"comment": comment}}
+            )
+        except CrmRejected as exc:
+            raise _closed(exc) from None
+
+    def notes(self, record_id: str) -> list[str]:
+        return [c.get("body") or "" for c in self._comments(record_id)]
+
+    def _comments(self, record_id: str) -> list[dict[str, Any]]:
+        answer = self._send("comments", "GET", f"/tickets/{record_id}/comments").json()
+        return answer.get("comments") or []
+
+    def find_file(self, record_id: str, marker: str) -> str | None:
+        for comment in self._comments(record_id):
+            if marker and marker in (comment.get("body") or "") and comment.get("attachments"):
+                return str(comment["attachments"][0]["id"])
+        return None
 
     def attach_file(
         self,
@@ -162,6 +241,7 @@ class ZendeskClient(HttpCrm):
         content: bytes,
         content_type: str,
         replaces: str | None = None,
+        marker: str = "",
     ) -> str:
         upload = self._send(
             "upload",
@@ -171,11 +251,27 @@ class ZendeskClient(HttpCrm):
             content=content,
             headers={"Content-Type": content_type},
         ).json()["upload"]
-        body = f"Session metadata file {filename}"
+        body = f"Session metadata file {marker or filename}"
         if replaces:
             body += f" (supersedes attachment {replaces})"
         comment = {"body": body, "public": False, "uploads": [upload["token"]]}
-        self._send("comment", "PUT", f"/tickets/{record_id}", json={"ticket": {"comment": comment}})
+        try:
+            self._send(
+                "comment", "PUT", f"/tickets/{record_id}", json={"ticket": {"comment": comment}}
+            )
+        except CrmRejected as exc:
+            raise _closed(exc) from None
         attachment_id = str((upload.get("attachment") or {}).get("id") or upload["token"])
         log.info("zendesk ticket %s: attached %s (%s)", record_id, filename, attachment_id)
         return attachment_id
+
+
+def _closed(exc: CrmRejected) -> CrmRejected:
+    """A 422 naming the ticket's ``closed`` status: the ticket is locked for good."""
+    if exc.status == 422 and "closed" in exc.detail.lower():
+        return RecordClosed(exc.crm, exc.operation, exc.detail, exc.status)
+    return exc
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
