@@ -52,6 +52,8 @@ resource "google_firestore_field" "expire_at" {
     local.collections.crm_dead_letters,
     local.collections.crm_deliveries,
     local.collections.crm_records,
+    local.collections.crm_parked,
+    local.collections.crm_routes,
     local.collections.events,
     local.collections.quarantine,
     local.collections.sessions,

@@ -25,7 +25,9 @@ locals {
     crm_dead_letters = "crm_dead_letters"
     crm_deliveries   = "crm_deliveries"
     crm_records      = "crm_records"
-    events           = "events" # subcollection of each session
+    crm_parked       = "crm_records_parked" # CRM jobs waiting out a throttle (named after crm_records)
+    crm_routes       = "crm_records_routes" # open record per end user and leaf queue
+    events           = "events"             # subcollection of each session
     quarantine       = "quarantine"
     sessions         = "sessions"
     ticks            = "finalize_ticks" # what each finalizer tick did
