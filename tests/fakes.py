@@ -258,3 +258,135 @@ class FakePublisher(Failing):
     def on(self, topic: str) -> list[Any]:
         """The JSON bodies published to ``topic``, in order."""
         return [m.json() for m in self.messages if m.topic == topic]
+
+
+# --- CRM ------------------------------------------------------------------------------------
+
+
+class FakeCrmRecords(Failing):
+    """``CrmRecordStore`` in memory: claims with leases, the routing index, parked jobs."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__()
+        from shared.crm.records import CrmRecord
+
+        self._clock = clock
+        self._empty = CrmRecord
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.routes: dict[tuple[str, str], Any] = {}
+        self.parked_jobs: dict[str, Any] = {}
+        self.letters: dict[str, Any] = {}
+        self._writes = 0
+
+    def get(self, session_id: str) -> Any:
+        doc = self.docs.get(session_id, {})
+        fields = {k: v for k, v in doc.items() if k in self._empty.__dataclass_fields__}
+        return self._empty(session_id=session_id, **fields)
+
+    def claim(self, session_id: str, lease: timedelta) -> Any:
+        from shared.crm.errors import ClaimHeld
+        from shared.crm.records import RecordClaim
+
+        doc = self.docs.setdefault(session_id, {})
+        if doc.get("record_id"):
+            return None
+        now = self._clock()
+        held = doc.get("claim")
+        if held and held.until > now:
+            raise ClaimHeld(session_id)
+        token = uuid.uuid4().hex
+        attempts = doc.get("attempts", 0)
+        doc.update(claim=_Held(token, now + lease), attempts=attempts + 1)
+        create_at = doc.get("create_at")
+        return RecordClaim(session_id, token, create_at is not None, create_at, attempts > 0)
+
+    def created(self, claim: Any, record_id: str, url: str | None) -> str:
+        doc = self.docs[claim.session_id]
+        doc.setdefault("record_id", record_id)
+        doc.setdefault("url", url)
+        doc["claim"] = None
+        return doc["record_id"]
+
+    def release(self, claim: Any, *, nothing_created: bool = False) -> None:
+        doc = self.docs[claim.session_id]
+        doc["claim"] = None
+        if nothing_created:
+            doc.pop("create_at", None)
+
+    def creating(self, session_id: str) -> None:
+        self.docs.setdefault(session_id, {})["create_at"] = self._clock()
+
+    def moved(self, session_id: str, record_id: str, url: str | None) -> None:
+        self.docs[session_id].update(record_id=record_id, url=url)
+
+    def noted(self, session_id: str) -> None:
+        self.docs.setdefault(session_id, {})["noted"] = True
+
+    def attaching(self, session_id: str, version: int) -> None:
+        self.docs.setdefault(session_id, {})["attaching_version"] = version
+
+    def attached(self, session_id: str, version: int, attachment_id: str) -> None:
+        doc = self.docs.setdefault(session_id, {})
+        if doc.get("attached_version", 0) < version:
+            doc.update(attached_version=version, attachment_id=attachment_id)
+
+    def route(self, end_user_id: str, leaf_queue: str) -> Any:
+        return self.routes.get((end_user_id, leaf_queue))
+
+    def set_route(self, route: Any) -> None:
+        self.routes[(route.end_user_id, route.leaf_queue)] = route
+
+    def drop_route(self, end_user_id: str, leaf_queue: str, record_id: str) -> None:
+        route = self.routes.get((end_user_id, leaf_queue))
+        if route is not None and route.record_id == record_id:
+            del self.routes[(end_user_id, leaf_queue)]
+
+    def park(self, job_id: str, job: dict[str, Any], not_before: datetime, reason: str) -> None:
+        from shared.crm.records import ParkedJob
+
+        self._writes += 1
+        before = self.parked_jobs.get(job_id)
+        self.parked_jobs[job_id] = ParkedJob(
+            job_id,
+            job,
+            not_before,
+            before.parked_at if before else self._clock(),
+            reason,
+            (before.times if before else 0) + 1,
+            self._writes,
+        )
+
+    def due_parked(self, now: datetime, limit: int) -> list[Any]:
+        due = [p for p in self.parked_jobs.values() if p.not_before <= now]
+        return sorted(due, key=lambda p: p.not_before)[:limit]
+
+    def unpark(self, job: Any) -> bool:
+        current = self.parked_jobs.get(job.id)
+        if current is None or current.version != job.version:
+            return False
+        del self.parked_jobs[job.id]
+        return True
+
+    def parked_stats(self, now: datetime | None = None) -> Any:
+        from shared.crm.records import ParkedStats
+
+        now = now or self._clock()
+        ages = [(now - p.parked_at).total_seconds() for p in self.parked_jobs.values()]
+        return ParkedStats(len(ages), max(ages, default=0.0))
+
+    def dead_letter(self, letter_id: str, job: dict[str, Any], error: str) -> None:
+        self.letters[letter_id] = (job, error)
+
+    def dead_letters(self, *, include_replayed: bool = False) -> list[Any]:
+        return list(self.letters.items())
+
+
+class FakeDeliveries:
+    def __init__(self) -> None:
+        self.by_key: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.by_key.get(key)
+
+    def record(self, key: str, **fields: Any) -> None:
+        self.by_key[key] = fields
