@@ -106,6 +106,7 @@ def crm_deps(
     budget: RateBudget | None = None,
     wall_clock: Callable[[], datetime] | None = None,
     claim_lease_seconds: int = 120,
+    observe_usage: bool = True,
     **rules: Any,
 ) -> CrmDeps:
     """``CrmDeps`` as the CRM function builds them, on collections no other test uses."""
@@ -126,7 +127,7 @@ def crm_deps(
         settings.crm,
         timeout=10,
         before_request=budget.acquire if budget else None,
-        on_usage=budget.observe if budget else None,
+        on_usage=budget.observe if budget and observe_usage else None,
     )
     return CrmDeps(
         settings=settings,
