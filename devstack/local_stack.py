@@ -50,6 +50,9 @@ TOPIC_FUNCTIONS: dict[str, str] = {
 }
 FUNCTION_NAMES: tuple[str, ...] = tuple(dict.fromkeys(TOPIC_FUNCTIONS.values()))
 ACK_DEADLINE_SECONDS = 60
+# The push subscriptions' redelivery backoff: the Terraform module's own file, so that the
+# local stack backs off as the deployed one does (the emulator honours retry_policy on push).
+RETRY_POLICY_FILE = REPO_ROOT / "terraform" / "modules" / "session-pipeline" / "retry_policy.json"
 READY_TIMEOUT_SECONDS = 120.0  # two JVMs and three Python servers share two cores here
 STOP_GRACE_SECONDS = 5.0
 ZOMBIE_WAIT_SECONDS = 5.0
@@ -220,6 +223,18 @@ def stop_stack(state_dir: Path) -> None:
         raise StackError(f"could not stop process groups: {survivors}")
     for name in (STACK_FILE, ENV_FILE, PROCESSES_FILE):
         (state_dir / name).unlink(missing_ok=True)
+
+
+def retry_policy() -> dict[str, dict[str, int]]:
+    """The push subscriptions' retry policy, in the Pub/Sub API's form, from Terraform's file."""
+    try:
+        raw = json.loads(RETRY_POLICY_FILE.read_text(encoding="utf-8"))
+        return {
+            key: {"seconds": int(str(raw[key]).removesuffix("s"))}
+            for key in ("minimum_backoff", "maximum_backoff")
+        }
+    except (OSError, ValueError, KeyError) as exc:
+        raise StackError(f"cannot read the retry policy in {RETRY_POLICY_FILE}: {exc}") from exc
 
 
 def clear_firestore(stack: Stack) -> None:
@@ -686,6 +701,7 @@ def _create_bucket(stack: Stack) -> None:
 def _create_pubsub_resources(stack: Stack) -> None:
     """Topics, one push subscription per function, and the tap on the finalized topic."""
     publisher, subscriber = _pubsub_clients(stack.pubsub_host)
+    policy = retry_policy()
     try:
         for topic in stack.topics.values():
             publisher.create_topic(name=_topic_path(stack, topic))
@@ -698,6 +714,7 @@ def _create_pubsub_resources(stack: Stack) -> None:
                     "name": _subscription_path(stack, stack.subscriptions[key]),
                     "topic": topic_path,
                     "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
+                    "retry_policy": policy,
                     # functions-framework takes the CloudEvent source's topic from this path.
                     "push_config": {"push_endpoint": f"{stack.function_urls[fn]}/{topic_path}"},
                 }

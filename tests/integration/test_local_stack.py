@@ -201,6 +201,7 @@ def test_full_stack_wires_topics_to_functions_and_stops_without_leftovers(
         assert load_stack(state_dir) == stack
         assert "export PUBSUB_EMULATOR_HOST=" in (state_dir / "stack.env").read_text()
         _check_each_topic_reaches_its_function(stack, records)
+        _check_push_subscriptions_back_off_as_terraform_says(stack)
         _check_crm_sink_records_posts(stack)
         pgids = set(stack.processes.values())
         java_before = _java_serving(_emulator_ports(stack))
@@ -248,6 +249,77 @@ def _check_each_topic_reaches_its_function(stack: Stack, records: Path) -> None:
         assert got[function]["source"] == f"//pubsub.googleapis.com/{topic_path}"
         assert got[function]["delay"] == "900"
     assert len(tapped.received_messages) == 1
+
+
+def _seconds(duration: Any) -> int:
+    """A Duration field as proto-plus returns it (a timedelta) or as raw protobuf."""
+    return int(duration.total_seconds()) if hasattr(duration, "total_seconds") else duration.seconds
+
+
+def _check_push_subscriptions_back_off_as_terraform_says(stack: Stack) -> None:
+    """The local push subscriptions carry the retry policy of the Terraform module's file."""
+    terraform = json.loads(local_stack.RETRY_POLICY_FILE.read_text(encoding="utf-8"))
+    publisher, subscriber = pubsub_clients(stack)
+    try:
+        for key in local_stack.TOPIC_FUNCTIONS:
+            name = subscriber.subscription_path(stack.project, stack.subscriptions[key])
+            policy = subscriber.get_subscription(subscription=name).retry_policy
+            assert f"{_seconds(policy.minimum_backoff)}s" == terraform["minimum_backoff"], key
+            assert f"{_seconds(policy.maximum_backoff)}s" == terraform["maximum_backoff"], key
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+
+
+class _Failing(BaseHTTPRequestHandler):
+    """Answers every push with 500 and notes when it came."""
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib handler name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.times.append(time.monotonic())  # type: ignore[attr-defined]
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet."""
+
+
+def test_emulator_backs_off_a_failing_push_as_the_retry_policy_says(emulators: Stack) -> None:
+    """Why the local stack sets retry_policy at all: the emulator honours it on push.
+
+    Without a policy it redelivers about once a second; with minimum 3 s and maximum 6 s
+    the gaps grow to the maximum.
+    """
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    server.times = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    publisher, subscriber = pubsub_clients(emulators)
+    topic = publisher.topic_path(emulators.project, emulators.topics["events"])
+    subscription = subscriber.subscription_path(emulators.project, f"test-retry-{uuid.uuid4().hex}")
+    subscriber.create_subscription(
+        request={
+            "name": subscription,
+            "topic": topic,
+            "ack_deadline_seconds": 10,
+            "retry_policy": {"minimum_backoff": {"seconds": 3}, "maximum_backoff": {"seconds": 6}},
+            "push_config": {"push_endpoint": f"http://127.0.0.1:{server.server_address[1]}/x"},
+        }
+    )
+    try:
+        publisher.publish(topic, b"{}").result()
+        _wait_for(lambda: len(server.times) >= 5, timeout=60)  # type: ignore[attr-defined]
+    finally:
+        subscriber.delete_subscription(subscription=subscription)
+        subscriber.close()
+        publisher.transport.close()
+        server.shutdown()
+        server.server_close()
+    times = server.times  # type: ignore[attr-defined]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert max(gaps) >= 5.0, gaps  # backed off up to the maximum
+    assert all(gap <= 6.0 + 2.0 for gap in gaps), gaps  # never beyond it (2 s of slack)
+    assert sum(gaps[:4]) >= 9.0, gaps  # about 1 s each without a policy
 
 
 def _check_crm_sink_records_posts(stack: Stack) -> None:

@@ -28,6 +28,8 @@ locals {
   subscriptions = {
     for k, t in local.triggers : k => "${local.topics[t.topic]}-${t.function}"
   }
+  # Redelivery backoff: one file read here and by the local stack, so both back off alike.
+  retry_policy = jsondecode(file("${path.module}/retry_policy.json"))
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -72,8 +74,8 @@ resource "google_pubsub_subscription" "push" {
     ttl = "" # never expires, however quiet the topic
   }
   retry_policy {
-    minimum_backoff = var.pubsub.minimum_backoff
-    maximum_backoff = var.pubsub.maximum_backoff
+    minimum_backoff = coalesce(var.pubsub.minimum_backoff, local.retry_policy.minimum_backoff)
+    maximum_backoff = coalesce(var.pubsub.maximum_backoff, local.retry_policy.maximum_backoff)
   }
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id

@@ -342,9 +342,10 @@ variable "pubsub" {
   type = object({
     # Deliveries before a message goes to the dead-letter topic (5-100).
     max_delivery_attempts = optional(number, 10)
-    # Redelivery backoff bounds (0-600s each).
-    minimum_backoff = optional(string, "10s")
-    maximum_backoff = optional(string, "600s")
+    # Redelivery backoff bounds (0-600s each); unset: retry_policy.json, which the
+    # local stack's subscriptions use too.
+    minimum_backoff = optional(string)
+    maximum_backoff = optional(string)
     # How long an undelivered message is kept (10 min - 7 days).
     message_retention = optional(string, "604800s")
     # How long topics keep messages for seeking back (10 min - 31 days).
@@ -362,7 +363,7 @@ variable "pubsub" {
   validation {
     condition = alltrue([
       for d in [var.pubsub.minimum_backoff, var.pubsub.maximum_backoff] :
-      try(tonumber(trimsuffix(d, "s")) <= 600 && endswith(d, "s"), false)
+      d == null ? true : try(tonumber(trimsuffix(d, "s")) <= 600 && endswith(d, "s"), false)
     ])
     error_message = "Backoffs are durations such as 10s, at most 600s."
   }
