@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,28 @@ COMPOSITE_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 SCHEDULE_FIELDS = ("first_at", "due_at", "pending", "end_at", "version", "late_seq")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Sessions owing a write at some ``now``: free ones and those a live claim holds.
+
+    Why: a tick skips a session another finalizer holds (or one a killed finalizer held
+    until its lease runs out), so "0 written" does not mean done; this says what is left
+    and until when, so nobody has to guess how long to keep ticking.
+    """
+
+    due: int  # pending and due by ``now``, held or not
+    held: tuple[tuple[str, datetime], ...]  # (session id, claim until), soonest first
+
+    @property
+    def free(self) -> int:
+        return self.due - len(self.held)
+
+    @property
+    def held_until(self) -> datetime | None:
+        """When the last live claim runs out (a killed finalizer's may take a lease)."""
+        return max((until for _, until in self.held), default=None)
 
 
 class FirestoreSchedule:
@@ -123,6 +146,20 @@ class FirestoreSchedule:
             .limit(limit)
         )
         return [snapshot.id for snapshot in query.stream()]
+
+    def backlog(self, now: datetime) -> Backlog:
+        """What is still due at ``now`` and which of it live claims hold (index: pending, due_at)."""
+        query = self._sessions.where(filter=firestore.FieldFilter("pending", "==", True)).where(
+            filter=firestore.FieldFilter("due_at", "<=", ms(now))
+        )
+        wall = self._wall_clock()
+        due, held = 0, []
+        for snapshot in query.stream():
+            due += 1
+            until = ((snapshot.to_dict() or {}).get("claim") or {}).get("until")
+            if until is not None and until > wall:
+                held.append((snapshot.id, until))
+        return Backlog(due=due, held=tuple(sorted(held, key=lambda item: item[1])))
 
     def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
         """Take the session for writing, unless it is not due or another finalizer holds it."""

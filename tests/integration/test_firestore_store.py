@@ -77,6 +77,28 @@ def test_a_claim_is_exclusive_until_its_lease_runs_out(pipe):
     assert pipe.schedule.holds(first) is False
 
 
+def test_the_backlog_names_sessions_held_by_a_live_claim_and_until_when(pipe):
+    """What a tick that skipped sessions leaves behind, so nobody guesses when it is done."""
+    held_script, free_script = handled_call(unique("s")), handled_call(unique("s"))
+    ingest(pipe, held_script.events() + free_script.events())
+    end = max(e.occurred_at for e in held_script.events() + free_script.events())
+    now = end + DELAY
+    assert pipe.schedule.backlog(now).due == 2
+    assert pipe.schedule.backlog(now).held == ()
+
+    lease = timedelta(seconds=120)
+    claim = pipe.schedule.claim(held_script.session_id, now, lease)
+    backlog = pipe.schedule.backlog(now)
+    assert (backlog.due, backlog.free) == (2, 1)
+    assert backlog.held == ((held_script.session_id, pipe.clock() + lease),)
+    assert backlog.held_until == pipe.clock() + lease
+    assert pipe.schedule.backlog(end).due == 0  # nothing was due yet
+
+    pipe.clock.advance(121)  # the claim's finalizer died: its lease ran out
+    assert pipe.schedule.backlog(now).held == ()
+    assert pipe.schedule.holds(claim)  # still recorded, but no longer live
+
+
 def test_a_late_event_after_the_write_makes_the_session_due_again(pipe):
     script = handled_call(unique("s"))
     ingest(pipe, script.events())
