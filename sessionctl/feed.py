@@ -64,28 +64,64 @@ def publish_and_track(
     return out
 
 
+CHUNK = 300  # keys per look-up; keys found stored are not looked up again
+
+
+def stall_timeout() -> float:
+    """How long ingest may show no progress before a waiter gives up.
+
+    A message whose delivery failed comes back only after the subscription's backoff,
+    up to its maximum (the local stack uses the deployed retry policy): waiting less
+    than that would call a redelivery that is merely scheduled a failure.
+    """
+    from devstack.local_stack import retry_policy
+
+    return retry_policy()["maximum_backoff"]["seconds"] + 60.0
+
+
 def wait_ingested(
     store,
     published: Published,
     *,
-    timeout: float = 120,
+    timeout: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
-    """Wait until ingest stored every event and kept every rejected message; the counts."""
+    """Wait until ingest stored every event and kept every rejected message; the counts.
+
+    Waits as long as the counts keep moving, however large the log: gives up only after
+    ``timeout`` seconds without progress (default: the retry policy's maximum backoff and
+    a minute). ``progress`` hears (done, total) on every look.
+    """
+    stall = stall_timeout() if timeout is None else timeout
     events = list(dict.fromkeys(published.events))
-    deadline = time.monotonic() + timeout
+    remaining = [events[i : i + CHUNK] for i in range(0, len(events), CHUNK)]
+    done_events = 0
+    moved_at = time.monotonic()
+    last: tuple[int, int] | None = None
     while True:
-        stored, kept = store.stored(events), store.quarantined(published.rejected)
+        still, partial = [], 0
+        for chunk in remaining:
+            found = store.stored(chunk)
+            if found == len(chunk):
+                done_events += found
+            else:
+                still.append(chunk)
+                partial += found
+        remaining = still
+        stored, kept = done_events + partial, store.quarantined(published.rejected)
         if progress:
             progress(stored + kept, len(events) + len(published.rejected))
         if (stored, kept) == (len(events), len(published.rejected)):
             return stored, kept
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if (stored, kept) != last:
+            last, moved_at = (stored, kept), now
+        elif now - moved_at > stall:
             raise TimeoutError(
-                f"after {timeout:.0f} s: {stored}/{len(events)} events stored, "
+                f"no progress for {stall:.0f} s: {stored}/{len(events)} events stored, "
                 f"{kept}/{len(published.rejected)} rejected messages kept"
             )
-        time.sleep(0.3)
+        time.sleep(0.3 if len(events) < 1000 else 1.0)
 
 
 def publish_tick(stack, now: datetime | None = None) -> str:
