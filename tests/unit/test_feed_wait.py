@@ -60,3 +60,22 @@ def test_default_patience_covers_the_retry_policy_maximum_backoff() -> None:
     from devstack.local_stack import retry_policy
 
     assert feed.stall_timeout() > retry_policy()["maximum_backoff"]["seconds"]
+
+
+def test_tick_says_settled_or_what_is_held_until_when() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sessionctl.commands.feed import describe_backlog
+    from shared.adapters.firestore_schedule import Backlog
+
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert describe_backlog(Backlog(due=0, held=())) == "settled: nothing else is due"
+    assert (
+        describe_backlog(Backlog(due=3, held=()))
+        == "still due: 3 sessions, 3 free for the next tick"
+    )
+    held = (("s1", at), ("s2", at + timedelta(seconds=90)))
+    assert describe_backlog(Backlog(due=3, held=held)) == (
+        "still due: 3 sessions, 1 free for the next tick; 2 held by a live claim until "
+        "2026-11-30T12:00:00+00:00 .. 2026-11-30T12:01:30+00:00"
+    )
