@@ -165,6 +165,10 @@ class FirestoreSchedule:
         """Take the session for writing, unless it is not due or another finalizer holds it."""
         ref = self._sessions.document(session_id)
         token = uuid.uuid4().hex
+        if not self._claimable(ref.get().to_dict(), now):
+            # Seen without a transaction: a racing finalizer backs off without taking
+            # (and waiting for) the document's lock.
+            return None
 
         @firestore.transactional
         def run(transaction: Any) -> Claim | None:
@@ -191,6 +195,14 @@ class FirestoreSchedule:
         claim: Claim | None = run(self._db.transaction())
         self._meter.count("writes", int(claim is not None))
         return claim
+
+    def _claimable(self, doc: dict[str, Any] | None, now: datetime) -> bool:
+        if doc is None:
+            return False
+        schedule, _ = schedule_of(doc)
+        held = doc.get("claim")
+        due = schedule is not None and schedule.pending and schedule.due_at <= now
+        return bool(due and not (held and held["until"] > self._wall_clock()))
 
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""

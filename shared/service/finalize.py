@@ -83,7 +83,14 @@ def finalize_session(
     ticket_of: TicketLookup = no_ticket,
 ) -> str:
     """Write one due session; return ``written``, ``unchanged``, ``deferred`` or ``skipped``."""
-    claim = schedule.claim(session_id, now, lease=settings.claim_lease)
+    try:
+        claim = schedule.claim(session_id, now, lease=settings.claim_lease)
+    except Exception:
+        # A claim that cannot be taken (its transaction aborted again and again while
+        # other finalizers contend for the document) must not fail the whole tick: a
+        # redelivered tick adds one more contender. The session stays due.
+        logger.exception("claiming failed", extra={"fields": {"session_id": session_id}})
+        return "failed"
     if claim is None:
         return "skipped"
     try:

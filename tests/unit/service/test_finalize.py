@@ -186,6 +186,17 @@ def test_a_session_that_cannot_be_written_backs_off_and_does_not_stop_the_others
     assert ports.tick(DUE + timedelta(minutes=2)).written == ["s1"]
 
 
+def test_a_claim_that_keeps_aborting_fails_its_session_not_the_tick(ports):
+    """Contended claims abort (a lock held by a racing or killed finalizer): the tick goes on,
+    since a failed tick is redelivered and adds one more contender for the same lock."""
+    ports.ingest(handled_call("s1"))
+    ports.ingest(handled_call("s2"))
+    ports.schedule.fail_next("claim", ValueError("Failed to commit transaction in 5 attempts."))
+    report = ports.tick(DUE)
+    assert report.failed == ["s1"] and report.written == ["s2"]
+    assert ports.tick(DUE).written == ["s1"]  # still due, and taken by the next tick
+
+
 def test_the_file_carries_the_crm_record_once_it_is_known(ports):
     ports.tickets["s1"] = ("T-9", "https://crm.example/T-9")
     ports.ingest(handled_call("s1"))
