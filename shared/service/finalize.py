@@ -141,13 +141,20 @@ def _write_claimed(
         )
         return "unchanged"
     prefix = settings.object_prefix
-    files.write(
-        datastream_name(prefix, session_id), encode(rendered.datastream), if_generation_match=None
-    )
     name = metadata_name(prefix, session_id)
+    # The metadata first: its generation precondition is the fence. A finalizer stalled
+    # past its lease (another took the session over meanwhile) learns it here, or from
+    # ``holds`` just after, and then writes nothing more and announces nothing; the data
+    # stream, written without precondition, therefore comes only from the claim's holder.
     generation = _write_metadata(files, name, encode(rendered.metadata), claim, schedule)
     if generation is None:
         return "skipped"
+    if not schedule.holds(claim):
+        log(logger, logging.WARNING, "claim lost while writing", session_id=session_id)
+        return "skipped"
+    files.write(
+        datastream_name(prefix, session_id), encode(rendered.datastream), if_generation_match=None
+    )
     notice = FinalizedNotice(
         session_id=session_id,
         version=version,

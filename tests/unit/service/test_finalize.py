@@ -197,6 +197,28 @@ def test_a_claim_that_keeps_aborting_fails_its_session_not_the_tick(ports):
     assert ports.tick(DUE).written == ["s1"]  # still due, and taken by the next tick
 
 
+def test_a_finalizer_stalled_past_its_lease_writes_no_data_stream_and_announces_nothing(ports):
+    """Its metadata write landed, but another finalizer took the session over meanwhile:
+    only the holder writes the data stream and sends the notice."""
+    ports.ingest(handled_call("s1"))
+    write = ports.files.write
+    stalled: list[str] = []
+
+    def stalling_write(name: str, data: bytes, *, if_generation_match: int | None) -> int:
+        generation = write(name, data, if_generation_match=if_generation_match)
+        if name.startswith("metadata-") and not stalled:
+            stalled.append(name)
+            ports.wall.now += SETTINGS.claim_lease + timedelta(seconds=1)
+            assert ports.tick(DUE).written == ["s1"]  # the other finalizer takes over
+        return generation
+
+    ports.files.write = stalling_write
+    assert ports.tick(DUE).skipped == ["s1"]
+    assert [n["version"] for n in ports.notices()] == [1]  # one notice, the holder's
+    assert ports.metadata("s1")["version"] == 1
+    assert ports.schedule.schedule("s1").version == 1
+
+
 def test_the_file_carries_the_crm_record_once_it_is_known(ports):
     ports.tickets["s1"] = ("T-9", "https://crm.example/T-9")
     ports.ingest(handled_call("s1"))
