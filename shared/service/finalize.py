@@ -10,13 +10,21 @@ the same version into a repair of that object rather than a second version.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.config import Settings
-from shared.domain.files import datastream_name, encode, metadata_name, render_files
+from shared.domain.files import (
+    SessionFiles,
+    datastream_name,
+    encode,
+    metadata_name,
+    render_files,
+)
 from shared.domain.schedule import stuck_due
 from shared.logs import get_logger, log
 from shared.messages import FinalizedNotice
@@ -120,17 +128,21 @@ def _write_claimed(
         if exact > now:  # the provisional time was early: the first event stored was not
             schedule.defer(claim, exact)
             return "deferred"
-    version = claim.schedule.version + 1
-    rendered = render_files(
-        session_id,
-        stored,
-        version=version,
-        updated_at=now,
-        zone=settings.zone,
-        include_end_user_contact=settings.include_end_user_contact,
-        include_transcript=settings.include_transcript,
-        ticket=ticket_of(session_id),
-    )
+    ticket = ticket_of(session_id)
+
+    def render(version: int) -> SessionFiles:
+        return render_files(
+            session_id,
+            stored,
+            version=version,
+            updated_at=now,
+            zone=settings.zone,
+            include_end_user_contact=settings.include_end_user_contact,
+            include_transcript=settings.include_transcript,
+            ticket=ticket,
+        )
+
+    rendered = render(claim.schedule.version + 1)
     if rendered.content_hash == claim.content_hash:
         # A late duplicate or an event the last write already had: nothing new to say.
         schedule.complete(
@@ -146,9 +158,11 @@ def _write_claimed(
     # past its lease (another took the session over meanwhile) learns it here, or from
     # ``holds`` just after, and then writes nothing more and announces nothing; the data
     # stream, written without precondition, therefore comes only from the claim's holder.
-    generation = _write_metadata(files, name, encode(rendered.metadata), claim, schedule)
-    if generation is None:
+    written = _write_metadata(files, name, rendered, claim, schedule, render)
+    if written is None:
         return "skipped"
+    generation, rendered = written
+    version = rendered.version
     if not schedule.holds(claim):
         log(logger, logging.WARNING, "claim lost while writing", session_id=session_id)
         return "skipped"
@@ -187,19 +201,37 @@ def _write_claimed(
 
 
 def _write_metadata(
-    files: FileSink, name: str, data: bytes, claim: Claim, schedule: ScheduleStore
-) -> int | None:
+    files: FileSink,
+    name: str,
+    rendered: SessionFiles,
+    claim: Claim,
+    schedule: ScheduleStore,
+    render: Callable[[int], SessionFiles],
+) -> tuple[int, SessionFiles] | None:
     """Write version N over generation G; after a crash, repair the N already there.
 
-    ``None`` when this finalizer lost its claim: whoever holds it now writes.
+    ``None`` when this finalizer lost its claim: whoever holds it now writes. Returns the
+    generation and what was written: version N + 1 when the N already there holds other
+    content (an earlier attempt wrote and maybe announced it, then late events came), so
+    that one version never stands for two contents downstream.
     """
     try:
-        return files.write(name, data, if_generation_match=claim.metadata_generation)
+        data = encode(rendered.metadata)
+        return files.write(name, data, if_generation_match=claim.metadata_generation), rendered
     except GenerationMismatch:
         current = files.read(name)
         if current is None or not schedule.holds(claim):
             return None
         # The object moved since G while we still hold the claim: an earlier finalizer
-        # wrote this same version and died before recording it. Replace that object
-        # (same version, fresher content) at the generation it has.
-        return files.write(name, data, if_generation_match=current.generation)
+        # wrote and died before recording it. The same content: replace that object in
+        # place (same version). Other content: it is the next version.
+        there = json.loads(current.data)
+        if _stable(there) != _stable(rendered.metadata):
+            rendered = render(max(int(there.get("version") or 0), rendered.version) + 1)
+        data = encode(rendered.metadata)
+        return files.write(name, data, if_generation_match=current.generation), rendered
+
+
+def _stable(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata but the fields every write changes."""
+    return {k: v for k, v in metadata.items() if k not in ("updated_at", "version")}

@@ -176,6 +176,26 @@ def test_a_crash_between_the_write_and_the_mark_is_repaired_in_place_by_the_next
     assert [n["version"] for n in ports.notices()] == [1, 1]
 
 
+def test_a_crash_before_the_mark_then_late_events_give_the_next_version_not_a_second_one(ports):
+    """Version 1 was written and announced, the mark failed, then an event came: the next
+    tick must not replace version 1 with other content (downstream keeps one content per
+    version and would never see the change); it writes version 2."""
+    script = handled_call("s1")
+    ports.ingest(script)
+    ports.schedule.fail_next("complete", ConnectionError("the finalizer died"))
+    assert ports.tick(DUE).failed == ["s1"]
+    first = ports.metadata("s1")
+    script.at(2000).add("session.csat", {"rating": 4, "comment": "Great"})
+    ports.ingest(script, script.docs[-1:])
+    late_due = script.last_at + SETTINGS.finalize_delay
+    assert ports.tick(late_due).written == ["s1"]
+    assert ports.metadata("s1")["version"] == 2
+    assert (first["rating"], ports.metadata("s1")["rating"]) == (None, 4)
+    assert [n["version"] for n in ports.notices()] == [1, 2]
+    assert ports.schedule.schedule("s1").version == 2
+    assert ports.tick(late_due + timedelta(minutes=1)).written == []
+
+
 def test_a_session_that_cannot_be_written_backs_off_and_does_not_stop_the_others(ports):
     ports.ingest(handled_call("s1"))
     ports.ingest(handled_call("s2"))
