@@ -44,6 +44,7 @@ def show(ctx: click.Context, session_id: str, as_json: bool) -> int:
 
 
 def _print_card(card) -> None:
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
@@ -59,6 +60,10 @@ def _print_card(card) -> None:
         grid.add_row("", line.strip())
     for step in card.journey:
         grid.add_row(f"{step.at:%H:%M:%S}", step.label)
+    if card.fields_left_out:  # payload fields of an unexpected shape, left out of the file
+        grid.add_row("left out", f"{len(card.fields_left_out)} field(s) of an unexpected shape")
+        for item in card.fields_left_out:
+            grid.add_row("", escape(item))
     title = f"[{style}]■ {card.colour.upper()}[/]  {card.icon}  {card.title}  {head[0].rsplit(' ', 1)[-1]}"
     stdout().print(Panel(grid, title=title, title_align="left", border_style=style))
 

@@ -197,3 +197,14 @@ def test_a_stream_disposition_sets_the_code_that_greys_the_card():
     s.at(120).add("stream.disposition", {"code": "test001", "agent": "Alex B"})
     card = card_of(s)
     assert (card.colour, card.status) == ("gray", "test001")
+
+
+def test_the_terminal_card_of_show_lists_the_fields_left_out(capsys):
+    from sessionctl.commands.show import _print_card
+
+    s = connected_call()
+    s.at(60).add("session.hold_started", {"agent": ["a1"]})
+    _print_card(card_of(s))
+    out = capsys.readouterr().out
+    assert "1 field(s) of an unexpected shape" in out
+    assert "12345-004 data.agent: expected an object or a bare id" in out
