@@ -18,6 +18,7 @@ import httpx
 
 from devstack.local_stack import Stack, start_stack, stop_stack
 from devstack.simulate import simulate_traffic
+from sessionctl.commands.common import progress
 from sessionctl.feed import publish_and_track, publish_tick, wait_ingested, wait_tick
 from sessionctl.replay import replay
 from sessionctl.report.build import build_report, live_cards, read_folder
@@ -65,9 +66,13 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     print(f"Stack ready in {ready - started:.1f} s.")
     traffic = simulate_traffic(seed=seed, now=datetime.now(UTC), sessions=sessions)
     events = [parse_event(json.dumps(e).encode()) for s in traffic.sessions for e in s.events]
-    published = publish_and_track(stack, traffic.lines)
+    with progress("publishing") as update:
+        published = publish_and_track(stack, traffic.lines, progress=update)
     print(f"Published {published.count} messages ({len(traffic.bad_lines)} bad ones among them).")
-    stored, kept = wait_ingested(local_probe(), published, timeout=WAIT_SECONDS)
+    with progress("waiting for ingest") as update:
+        stored, kept = wait_ingested(
+            local_probe(), published, timeout=WAIT_SECONDS, progress=update
+        )
     print(f"  ok: {stored} distinct events stored, {kept} bad messages kept")
 
     db = bootstrap.firestore_client()
@@ -76,11 +81,9 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     print(f"  ok: the finalizer wrote {tick.get('written', 0)} sessions")
     due = {f.session_id: f for f in replay(events, now=now, settings=load_settings())}
     files = bootstrap.files()
-    _wait(
-        f"{len(due)} metadata files",
-        lambda: {f"metadata-{sid}.json" for sid in due} <= set(files.names()),
-    )
-    _wait(f"{len(due)} CRM posts", lambda: len(_posted_keys(stack)) >= len(due))
+    wanted = {f"metadata-{sid}.json" for sid in due}
+    _wait(f"{len(due)} metadata files", lambda: len(wanted & set(files.names())), len(wanted))
+    _wait(f"{len(due)} CRM posts", lambda: len(_posted_keys(stack)), len(due))
     settings = load_settings()
     states = {sid: reduce_session(sid, [e for e in events if e.session_id == sid]) for sid in due}
     with_record = {
@@ -91,7 +94,12 @@ def _run(stack: Stack, *, out_dir: Path, seed: int, sessions: int, started: floa
     records = bootstrap.crm_records()
     _wait(
         f"{len(with_record)} CRM records with their file attached",
-        lambda: all(records.get(sid).attached_version >= 1 for sid in with_record),
+        lambda: sum(
+            1
+            for sid in with_record
+            if (record := records.get(sid)) is not None and record.attached_version >= 1
+        ),
+        len(with_record),
     )
 
     written = _copy_files(files, out_dir)
@@ -119,12 +127,17 @@ def _report(out_dir: Path, events, *, now: datetime, settings: Settings) -> Path
     return index
 
 
-def _wait(what: str, done: Callable[[], bool]) -> None:
+def _wait(what: str, count: Callable[[], int], total: int) -> None:
+    """Wait until ``count()`` reaches ``total`` (a progress bar when a person watches)."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {WAIT_SECONDS} s")
-        time.sleep(0.5)
+    with progress(f"waiting for {what}") as update:
+        while (done := count()) < total:
+            update(done, total)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"gave up waiting for {what} after {WAIT_SECONDS} s ({done}/{total})"
+                )
+            time.sleep(0.5)
     print(f"  ok: {what}")
 
 
