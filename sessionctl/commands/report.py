@@ -11,16 +11,18 @@ from sessionctl.commands.common import ISO, print_json, progress, use_stack
 
 
 @click.command("report")
-@click.argument(
-    "source", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+@click.argument("source", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="folder for the HTML pages (index.html, sessions/)",
 )
-@click.option("--stack", is_flag=True, help="read the files from the running local stack's bucket")
+@click.option(
+    "--stack",
+    is_flag=True,
+    help="read the files from the running local stack's bucket (and copy them into SOURCE if given)",
+)
 @click.option(
     "--finalize-delay",
     type=click.IntRange(min=0),
@@ -47,7 +49,7 @@ def report(
     now: datetime | None,
     as_json: bool,
 ) -> int:
-    """Write a static HTML report of the session files in SOURCE (or --stack).
+    """Write a static HTML report of the session files in SOURCE, or in the stack's bucket.
 
     One folder, opened from disk: an index of session cards (filter by type,
     status, colour) and one page per session with its timeline drawn to scale
@@ -59,16 +61,22 @@ def report(
         read_bucket,
         read_event_log,
         read_folder,
+        write_files,
     )
 
-    if (source is None) == (not stack):
-        raise click.UsageError("give a folder of session files, or --stack (not both)")
+    if source is None and not stack:
+        raise click.UsageError("give a folder of session files (SOURCE), or --stack")
+    if source is not None and not stack and not source.is_dir():
+        raise click.UsageError(f"{source} is not a folder of session files")
     try:
         if stack:
             from shared import bootstrap
 
             described = f"the local stack's bucket {use_stack(ctx).bucket}"
             files = read_bucket(bootstrap.files())
+            if source is not None:
+                write_files(files, source)
+                described += f" (copied into {source})"
         else:
             described = str(source)
             files = read_folder(source)

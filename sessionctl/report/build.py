@@ -48,6 +48,17 @@ def read_bucket(file_store) -> dict[str, Any]:
     return files
 
 
+def write_files(files: dict[str, Any], folder: Path) -> list[Path]:
+    """Copy session files (as read from a bucket) into ``folder``, keeping their names."""
+    written = []
+    for name, doc in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def live_cards(events: Iterable[Any], *, now: datetime, zone: tzinfo) -> list[SessionCard]:
     """The card of every session in ``events`` (parsed events), as it stands at ``now``."""
     from shared.domain.card import build_card

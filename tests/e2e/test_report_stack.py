@@ -48,3 +48,8 @@ def test_the_report_reads_the_files_from_the_running_stack(e2e_stack, tmp_path, 
     html = page.read_text()
     assert "Noam B" in html and 'data-kind="queue"' in html and 'data-kind="end"' in html
     assert f'data-session="{script.session_id}"' in (out / "index.html").read_text()
+    # With a folder too, the bucket's files are copied into it first.
+    copies = tmp_path / "files"
+    argv = ["--state-dir", state_dir, "report", str(copies), "--stack", "--out", str(out)]
+    assert sessionctl(argv) == 0
+    assert json.loads((copies / name).read_text())["id"] == script.session_id

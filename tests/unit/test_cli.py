@@ -95,6 +95,8 @@ def test_the_state_directory_comes_from_the_environment_when_not_given(
         (["publish", "missing.jsonl"], "EVENTS"),
         (["replay", "missing.jsonl", "--out", "x"], "EVENTS"),
         (["nosuchcommand"], "nosuchcommand"),
+        (["report", "--out", "x"], "SOURCE"),
+        (["report", "missing-folder", "--out", "x"], "missing-folder"),
     ],
 )
 def test_a_usage_error_is_one_line_naming_what_to_fix(argv, named, capsys):
