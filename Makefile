@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit bench clean terraform-check browser
+.PHONY: setup demo test lint unit bench chaos clean terraform-check browser
 
 # The development harness (devstack/) is a distribution of its own, installed here only:
 # the runtime package and the staged functions never carry it.
@@ -45,6 +45,12 @@ test: setup lint terraform-check browser
 # The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker).
 bench: setup
 	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
+
+# The chaos run at full size (docs/chaos.md); make test runs a small one (tests/chaos).
+SESSIONS ?= 1000
+SEED ?= 7
+chaos: setup
+	$(BIN)/python -m devstack.chaos --sessions $(SESSIONS) --seed $(SEED) $(if $(BUG),--bug $(BUG))
 
 clean:
 	rm -rf $(VENV) build .sessionctl demo-output test-artifacts

@@ -68,10 +68,18 @@ class FaultProxy:
     All methods but :meth:`inject` and :attr:`stats` run on the hub's event loop.
     """
 
-    def __init__(self, hub: ProxyHub, name: str, upstream: tuple[str, int], port: int) -> None:
+    def __init__(
+        self,
+        hub: ProxyHub,
+        name: str,
+        upstream: tuple[str, int],
+        port: int,
+        patience: float = 0.0,
+    ) -> None:
         self.hub = hub
         self.name = name
         self.upstream = upstream
+        self.patience = patience  # how long a new connection waits for a down upstream
         self.host = "127.0.0.1"
         self.port = port
         self.stats = ProxyStats()
@@ -145,11 +153,11 @@ class FaultProxy:
             _reset(writer)
             self.stats.resets += 1
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
+        opened = await self._open_upstream()
+        if opened is None:
             _reset(writer)  # the dependency itself is down: tell the client the same way
             return
+        up_reader, up_writer = opened
         conn = _Conn(self, writer, up_writer)
         self._conns.add(conn)
         try:
@@ -160,6 +168,21 @@ class FaultProxy:
         finally:
             self._conns.discard(conn)
             conn.abort(reset=False)
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """Connect upstream; with ``patience``, wait that long for one that is restarting.
+
+        That is what a serverless front end does while an instance starts: the request
+        waits instead of being refused.
+        """
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                return await asyncio.open_connection(*self.upstream)
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return None
+                await asyncio.sleep(0.2)
 
     async def _pump(
         self, conn: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, way: str
@@ -239,11 +262,14 @@ class ProxyHub:
         )
         self._thread.start()
 
-    def add(self, name: str, upstream: str, *, port: int = 0) -> FaultProxy:
-        """A proxy named ``name`` to ``host:port`` (``http://`` accepted) on ``port`` (0: free)."""
+    def add(self, name: str, upstream: str, *, port: int = 0, patience: float = 0.0) -> FaultProxy:
+        """A proxy named ``name`` to ``host:port`` (``http://`` accepted) on ``port`` (0: free).
+
+        ``patience``: seconds a new connection waits for an upstream that is down.
+        """
         if name in self.proxies:
             raise ValueError(f"a proxy named {name!r} exists already")
-        proxy = FaultProxy(self, name, parse_address(upstream), port)
+        proxy = FaultProxy(self, name, parse_address(upstream), port, patience)
         asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(timeout=10)
         self.proxies[name] = proxy
         return proxy
@@ -261,6 +287,10 @@ class ProxyHub:
         async def stop_all() -> None:
             for proxy in self.proxies.values():
                 await proxy.stop()
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:  # connections still being served
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop_all(), self.loop).result(timeout=10)

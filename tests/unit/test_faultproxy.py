@@ -111,6 +111,29 @@ def test_upstream_down_looks_like_a_reset(hub: ProxyHub) -> None:
         raise AssertionError(f"got {data!r} from a dead upstream")
 
 
+def test_patience_holds_a_connection_until_the_upstream_is_back(hub: ProxyHub) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    proxy = hub.add("restarting", f"127.0.0.1:{port}", patience=5)
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", port), _Echo, bind_and_activate=False)
+    server.daemon_threads = True
+    server.allow_reuse_address = True
+
+    def start_late() -> None:
+        time.sleep(0.8)  # the instance is restarting meanwhile
+        server.server_bind()
+        server.server_activate()
+        server.serve_forever()
+
+    threading.Thread(target=start_late, daemon=True).start()
+    try:
+        assert _roundtrip(proxy.port, b"waited", timeout=4) == b"waited"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_bad_mode_and_address_are_refused(hub: ProxyHub, echo: int) -> None:
     proxy = hub.add("echo", f"http://127.0.0.1:{echo}/path")
     assert proxy.upstream == ("127.0.0.1", echo)
