@@ -8,7 +8,6 @@ would: the bucket, the CRM sink, the quarantine. Time moves with ticks carrying
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,7 +15,8 @@ import httpx
 import pytest
 
 from sessionctl.cli import main as sessionctl
-from sessionctl.feed import publish_lines, publish_tick
+from sessionctl.feed import publish_lines, publish_tick, wait_tick
+from sessionctl.probe import local_probe
 from shared import bootstrap
 from shared.adapters.webhook import sign
 from tests.e2e.conftest import using, wait_for
@@ -60,8 +60,8 @@ def publish_session(stack, script) -> None:
 def test_events_in_files_and_a_signed_crm_post_out(e2e_stack):
     script = handled_call(unique("e2e"))
     publish_session(e2e_stack, script)
-    publish_tick(e2e_stack, END + timedelta(minutes=14))
-    time.sleep(2)
+    early = wait_tick(local_probe(), publish_tick(e2e_stack, END + timedelta(minutes=14)))
+    assert script.session_id not in early.get("written_ids", [])
     assert metadata(script.session_id) is None  # never early
     publish_tick(e2e_stack, END + timedelta(minutes=15, seconds=30))
     doc = wait_for("metadata file", lambda: metadata(script.session_id))
@@ -83,8 +83,8 @@ def test_two_concurrent_ticks_and_a_late_tick_give_one_version_and_one_post(e2e_
     publish_tick(e2e_stack, now)
     publish_tick(e2e_stack, now)
     wait_for("metadata file", lambda: metadata(script.session_id))
-    publish_tick(e2e_stack, now + timedelta(hours=3))  # a late tick: nothing new to write
-    time.sleep(3)
+    late = wait_tick(local_probe(), publish_tick(e2e_stack, now + timedelta(hours=3)))
+    assert script.session_id not in late.get("written_ids", [])  # nothing new to write
     assert metadata(script.session_id)["version"] == 1
     assert len(posts(e2e_stack, script.session_id)) == 1
 

@@ -32,7 +32,7 @@ from shared.domain.metadata import validate_metadata
 from shared.domain.stream import STREAM_PAYLOAD_MODELS
 from tests.factory import AGENT, SessionScript
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SEED_001 = json.loads((GOLDEN / "seed001_datastream.json").read_text(encoding="utf-8"))
 SEED_002 = json.loads((GOLDEN / "seed002_sessions.json").read_text(encoding="utf-8"))
 TABLES = json.loads((GOLDEN / "seed002_tables.json").read_text(encoding="utf-8"))

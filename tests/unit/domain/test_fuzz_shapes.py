@@ -39,7 +39,7 @@ from shared.domain.metadata import validate_metadata
 from shared.domain.shapes import Open
 from tests.factory import T0, SessionScript, envelope, raw
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 METADATA = Draft202012Validator(json.loads((SCHEMAS / "metadata.schema.json").read_text()))
 DATASTREAM = Draft202012Validator(json.loads((SCHEMAS / "datastream.schema.json").read_text()))
 WRITTEN = datetime(2023, 9, 11, 9, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 
 from sessionctl import stage
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sessionctl.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "files.md").read_text(encoding="utf-8")
 
 

@@ -17,7 +17,7 @@ from shared.domain.files import SessionFiles, render_files
 from shared.domain.schemas import DatastreamFile, schemas
 from tests.factory import SessionScript, handled_call
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "schemas"
 GOLDEN = ROOT / "tests" / "golden"
 PLUS3 = timezone(timedelta(hours=3))

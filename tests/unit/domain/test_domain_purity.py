@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-DOMAIN = Path(__file__).resolve().parents[2] / "shared" / "domain"
+DOMAIN = Path(__file__).resolve().parents[3] / "shared" / "domain"
 # Modules that do I/O, read the environment or parse a command line.
 IMPURE = {"argparse", "click", "os", "pathlib", "sys", "logging", "subprocess", "socket", "io"}
 OUTSIDE = ("shared.adapters", "shared.service", "shared.bootstrap", "shared.config", "sessionctl")

@@ -18,7 +18,7 @@ from shared.domain.events import Event
 from shared.domain.files import datastream_name, metadata_name
 from shared.domain.session import reduce_session
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "session-12345.jsonl"
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "session-12345.jsonl"
 
 
 def files_of(events: list[Event], now: datetime, settings: Settings) -> dict:
