@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 
 import httpx
+from google.cloud import firestore
 
 from shared.adapters.crm import crm_client, file_target
 from shared.adapters.firestore_crm import FirestoreCrmRecords
@@ -25,9 +26,7 @@ from shared.service.crm import CrmDeps, drain_limit, drain_parked_jobs
 
 
 @cache
-def firestore_client():
-    from google.cloud import firestore
-
+def firestore_client() -> firestore.Client:
     settings = get_settings()
     return firestore.Client(project=settings.project_id, database=settings.firestore_database)
 
@@ -69,17 +68,17 @@ def crm_records() -> FirestoreCrmRecords:
 
 @cache
 def files() -> GcsFiles:
-    from google.cloud import storage
+    from google.cloud.storage import Client as StorageClient
 
     settings = get_settings()
-    return GcsFiles(storage.Client(project=settings.project_id), settings.bucket)
+    return GcsFiles(StorageClient(project=settings.project_id), settings.bucket)
 
 
 @cache
 def publisher() -> PubsubPublisher:
-    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1 import PublisherClient
 
-    return PubsubPublisher(pubsub_v1.PublisherClient(), get_settings().project_id)
+    return PubsubPublisher(PublisherClient(), get_settings().project_id)
 
 
 def deliveries() -> FirestoreDeliveries:

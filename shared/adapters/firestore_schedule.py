@@ -280,7 +280,7 @@ def schedule_of(doc: dict[str, Any] | None) -> tuple[Schedule | None, bool]:
     """The stored schedule, and whether a finalizer has claimed or written the session."""
     if doc is None:
         return None, False
-    fields = {name: doc.get(name) for name in SCHEDULE_FIELDS}
+    fields: dict[str, Any] = {name: doc.get(name) for name in SCHEDULE_FIELDS}
     fields["first_at"], fields["due_at"] = at_ms(fields["first_at"]), at_ms(fields["due_at"])
     schedule = Schedule(**fields)
     return schedule, schedule.version > 0 or bool(doc.get("claim"))

@@ -8,7 +8,7 @@ the loser learns it from ``GenerationMismatch`` instead of overwriting.
 from __future__ import annotations
 
 from google.api_core import exceptions as gexc
-from google.cloud import storage
+from google.cloud.storage import Client as StorageClient
 
 from shared.ports import GenerationMismatch, StoredObject
 
@@ -18,7 +18,7 @@ __all__ = ["GcsFiles", "GenerationMismatch", "StoredObject"]
 class GcsFiles:
     """The ``FileSink`` port on one Cloud Storage bucket of JSON files."""
 
-    def __init__(self, client: storage.Client, bucket: str) -> None:
+    def __init__(self, client: StorageClient, bucket: str) -> None:
         self._bucket = client.bucket(bucket)
         self.bucket_name = bucket
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient
 
 from shared.ports import PubsubMessage
 
@@ -31,15 +31,16 @@ def message_from_cloud_event(cloud_event: Any) -> PubsubMessage:
 
 
 class PubsubPublisher:
-    """The ``Publisher`` port on Pub/Sub: publishes to the project's topics; waits for the server's ack (no silent loss)."""
+    """The ``Publisher`` port on Pub/Sub: waits for the server's ack (no silent loss)."""
 
-    def __init__(self, client: pubsub_v1.PublisherClient, project: str) -> None:
+    def __init__(self, client: PublisherClient, project: str) -> None:
         self._client = client
         self._project = project
 
     def publish(self, topic: str, data: bytes, **attributes: str) -> str:
         path = self._client.topic_path(self._project, topic)
-        return self._client.publish(path, data, **attributes).result(timeout=60)
+        message_id: str = self._client.publish(path, data, **attributes).result(timeout=60)
+        return message_id
 
     def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str:
         data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -10,8 +10,8 @@ import pytest
 
 from shared.domain.files import metadata_name, render_files
 from tests.factory import T0, handled_call
-from tests.integration.helpers import make_pipeline, pull_notices, unique
 from tests.integration.adapters.test_firestore import ingest
+from tests.integration.helpers import make_pipeline, pull_notices, unique
 
 pytestmark = pytest.mark.emulators
 END = T0 + timedelta(seconds=200)  # handled_call ends 200 s after T0
