@@ -22,6 +22,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check shared sessionctl devstack functions tests
 	$(BIN)/ruff format --check shared sessionctl devstack functions tests
+	$(BIN)/mypy
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -6,6 +6,7 @@ Entry points call these; tests build the adapters themselves against the emulato
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import httpx
 from google.cloud import firestore
@@ -121,7 +122,7 @@ def crm_deps() -> CrmDeps:
     )
 
 
-def drain_crm_jobs() -> dict:
+def drain_crm_jobs() -> dict[str, Any]:
     """Release the CRM jobs parked until now onto the CRM jobs topic (the scheduled tick)."""
     settings = get_settings()
     topic = settings.crm_jobs_topic

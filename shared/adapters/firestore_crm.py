@@ -128,18 +128,18 @@ class FirestoreCrmRecords:
         ref = self._records.document(claim.session_id)
 
         @firestore.transactional
-        def run(transaction) -> str:
+        def run(transaction: Any) -> str:
             doc = ref.get(transaction=transaction).to_dict() or {}
             kept = doc.get("record_id")
             if kept and kept != record_id:
-                return kept
+                return str(kept)
             update = {"record_id": record_id, "url": url, "created_at": self._clock()}
             if (doc.get("claim") or {}).get("token") == claim.token:
                 update["claim"] = None
             transaction.set(ref, update, merge=True)
             return record_id
 
-        kept = run(self._db.transaction())
+        kept: str = run(self._db.transaction())
         if kept != record_id:
             log(
                 logger,
@@ -186,7 +186,7 @@ class FirestoreCrmRecords:
         ref = self._records.document(session_id)
 
         @firestore.transactional
-        def run(transaction) -> None:
+        def run(transaction: Any) -> None:
             doc = ref.get(transaction=transaction).to_dict() or {}
             if doc.get("attached_version", 0) >= version:
                 return  # a newer version is on the record already: keep its id
@@ -248,7 +248,7 @@ class FirestoreCrmRecords:
         now = self._clock()
 
         @firestore.transactional
-        def run(transaction) -> None:
+        def run(transaction: Any) -> None:
             doc = ref.get(transaction=transaction).to_dict() or {}
             transaction.set(
                 ref,
@@ -289,14 +289,14 @@ class FirestoreCrmRecords:
         """How many jobs are parked and the age of the oldest (the throttling metric)."""
         now = now or self._clock()
         oldest = list(self._parked.order_by("parked_at").limit(1).stream())
-        count_query = self._parked.count().get()
+        count_query: Any = self._parked.count().get()  # type: ignore[no-untyped-call]
         count = int(count_query[0][0].value) if count_query else 0
-        age = (now - oldest[0].to_dict()["parked_at"]).total_seconds() if oldest else 0.0
+        age = (now - _doc(oldest[0])["parked_at"]).total_seconds() if oldest else 0.0
         return ParkedStats(count=count, oldest_age_seconds=max(0.0, age))
 
     @staticmethod
-    def _parked_job(snapshot) -> ParkedJob:
-        doc = snapshot.to_dict()
+    def _parked_job(snapshot: Any) -> ParkedJob:
+        doc = _doc(snapshot)
         return ParkedJob(
             id=snapshot.id,
             job=doc["job"],
@@ -325,10 +325,10 @@ class FirestoreCrmRecords:
         letters = [
             DeadLetter(
                 id=s.id,
-                job=s.to_dict()["job"],
-                error=s.to_dict()["error"],
-                failed_at=s.to_dict()["failed_at"],
-                replayed_as=s.to_dict().get("replayed_as"),
+                job=_doc(s)["job"],
+                error=_doc(s)["error"],
+                failed_at=_doc(s)["failed_at"],
+                replayed_as=_doc(s).get("replayed_as"),
             )
             for s in self._dead.order_by("failed_at").stream()
         ]
@@ -338,10 +338,16 @@ class FirestoreCrmRecords:
         snapshot = self._dead.document(letter_id).get()
         if not snapshot.exists:
             return None
-        doc = snapshot.to_dict()
+        doc = _doc(snapshot)
         return DeadLetter(
             snapshot.id, doc["job"], doc["error"], doc["failed_at"], doc.get("replayed_as")
         )
 
     def mark_replayed(self, letter_id: str, message_id: str) -> None:
         self._dead.document(letter_id).update({"replayed_as": message_id})
+
+
+def _doc(snapshot: Any) -> dict[str, Any]:
+    """The fields of a snapshot known to exist (read from a query or checked ``exists``)."""
+    doc: dict[str, Any] = snapshot.to_dict() or {}
+    return doc

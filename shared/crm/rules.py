@@ -358,7 +358,7 @@ def build_record(
     created = state.created
     session_type = created.session_type if created else None
     user = created.end_user if created else None
-    outbound = bool(session_type) and any(
+    outbound = session_type is not None and any(
         word in session_type.lower() for word in ("outbound", "campaign")
     )
     return NewRecord(

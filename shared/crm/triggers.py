@@ -15,7 +15,7 @@ STATUS_TRIGGERS: dict[str, Trigger] = {
 def crm_trigger(event: Event) -> Trigger | None:
     payload = event.payload
     if isinstance(payload, StatusChanged):
-        return STATUS_TRIGGERS.get(payload.status)
+        return STATUS_TRIGGERS.get(payload.status or "")
     if isinstance(payload, ChatMessage) and payload.sender == "end_user":
         return "end_user_message"
     if event.type == "session.ended":

@@ -169,7 +169,8 @@ def on_finalized(job: CrmFileJob, deps: CrmDeps) -> str:
     assert target is not None and record.record_id is not None
     if record.attaching_version == version:
         # An earlier attempt started this very attach: did its answer get lost?
-        found = _call(deps, lambda: target.find_file(record.record_id, marker))
+        record_id = record.record_id
+        found = _call(deps, lambda: target.find_file(record_id, marker))
         if found is not None:
             deps.records.attached(session_id, version, found)
             return "attached"
@@ -341,7 +342,9 @@ def _route_to(
 
 
 def _refresh_route(deps: CrmDeps, route: Route, seen: ExistingRecord) -> None:
-    status = "open" if seen.is_open else ("closed" if seen.locked else "solved")
+    status: Literal["open", "solved", "closed"] = (
+        "open" if seen.is_open else ("closed" if seen.locked else "solved")
+    )
     deps.records.set_route(
         replace(
             route,
@@ -373,7 +376,9 @@ def _call(deps: CrmDeps, fn: Callable[[], T]) -> T:
 # -- parked jobs ---------------------------------------------------------------------------
 
 
-def _park(job: CrmJob, doc: dict[str, Any], not_before: datetime, reason: str, deps) -> str:
+def _park(
+    job: CrmJob, doc: dict[str, Any], not_before: datetime, reason: str, deps: CrmDeps
+) -> str:
     kept = dict(doc)
     if isinstance(job, CrmTriggerJob) and job.published_at is None:
         kept["published_at"] = deps.clock().isoformat()  # its patience counts from now

@@ -7,6 +7,7 @@ The generic webhook (``shared.adapters.webhook``) is built by its own module;
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from shared.adapters.crm.base import CrmClient, FileTarget, RecordRef, Usage
 from shared.adapters.crm.email import EmailFileSender
@@ -44,7 +45,7 @@ def crm_client(
     ``on_usage`` hears the CRM's usage headers (the budget slows down before the limit).
     """
     hooks = {"request": [lambda request: before_request()]} if before_request else None
-    options = {
+    options: dict[str, Any] = {
         "throttle_default": settings.throttle_default_seconds,
         "timeout": timeout,
         "event_hooks": hooks,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ class HttpCrm:
         *,
         throttle_default: float,
         timeout: float,
-        event_hooks: dict[str, list] | None,
+        event_hooks: dict[str, list[Any]] | None,
         on_usage: Usage | None = None,
         **http_options: Any,
     ) -> None:
@@ -146,6 +146,11 @@ def retry_after(response: httpx.Response, default: float) -> float:
 def snippet(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return text[:ERROR_SNIPPET] or response.reason_phrase
+
+
+def created_time(value: str | None) -> datetime:
+    """A record's creation time; every CRM returns one (without it the record sorts first)."""
+    return parse_time(value) or datetime.min.replace(tzinfo=UTC)
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -50,7 +50,7 @@ class EmailFileSender:
         )
         self._deliver(message)
         log.info("email: %s sent for record %s", filename, record_id)
-        return message["Message-ID"]
+        return str(message["Message-ID"])
 
     def find_file(self, record_id: str, marker: str) -> str | None:
         """A sent message cannot be looked for: after a lost answer the file is sent again."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, parse_time
+from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import FreshdeskSettings
@@ -50,7 +50,7 @@ class FreshdeskClient(HttpCrm):
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
-        event_hooks: dict[str, list] | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
         on_usage: Usage | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -109,12 +109,12 @@ class FreshdeskClient(HttpCrm):
 
     def _contact(self, record: NewRecord) -> int | None:
         """The end user's contact id: looked up, created when missing, a 409 read again."""
-        lookups = [
+        candidates = [
             ("unique_external_id", record.end_user_id),
             ("email", record.end_user_email),
             ("phone", record.end_user_phone),
         ]
-        lookups = [(name, value) for name, value in lookups if value]
+        lookups = [(name, value) for name, value in candidates if value]
         if not lookups:
             return None
         key = f"{lookups[0][0]}:{lookups[0][1]}"
@@ -147,7 +147,7 @@ class FreshdeskClient(HttpCrm):
     def _responder(self, record: NewRecord) -> int | None:
         who = record.assignee
         if who.is_admin:
-            return int(who.user_id) if (who.user_id or "").isdigit() else None
+            return int(who.user_id) if who.user_id and who.user_id.isdigit() else None
         if not who.email:
             return None
         with self._lock:
@@ -180,7 +180,7 @@ class FreshdeskClient(HttpCrm):
             id=str(ticket["id"]),
             url=self.record_url(ticket["id"]),
             is_open=is_open,
-            created_at=parse_time(ticket["created_at"]),
+            created_at=created_time(ticket["created_at"]),
             closed_at=None if is_open else parse_time(ticket.get("updated_at")),
             end_user_id=custom.get(s.end_user_field),
             leaf_queue=custom.get(s.leaf_queue_field),

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, parse_time, send
+from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time, send
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import KustomerSettings
@@ -49,7 +49,7 @@ class KustomerClient(HttpCrm):
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
-        event_hooks: dict[str, list] | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
         on_usage: Usage | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -179,7 +179,7 @@ class KustomerClient(HttpCrm):
             id=conversation["id"],
             url=self.record_url(conversation),
             is_open=is_open,
-            created_at=parse_time(attributes["createdAt"]),
+            created_at=created_time(attributes["createdAt"]),
             closed_at=None if is_open else parse_time(attributes.get("updatedAt")),
             end_user_id=custom.get(self._settings.end_user_attr),
             leaf_queue=custom.get(self._settings.leaf_queue_attr),
@@ -223,7 +223,7 @@ class KustomerClient(HttpCrm):
     ) -> str:
         described = {"name": filename, "contentType": content_type, "contentLength": len(content)}
         answer = self._send("attach", "POST", "/v1/attachments", json=described).json()
-        attachment_id = answer["data"]["id"]
+        attachment_id = str(answer["data"]["id"])
         upload = answer["meta"]["upload"]
         send(
             self._storage,
@@ -246,12 +246,12 @@ class KustomerClient(HttpCrm):
     def _customer(self, record: NewRecord) -> str:
         """The end user's customer id: by external id, e-mail or phone; made when missing."""
         s = self._settings
-        lookups = [
+        candidates = [
             ("externalId", record.end_user_id),
             ("email", record.end_user_email),
             ("phone", record.end_user_phone),
         ]
-        lookups = [(name, value) for name, value in lookups if value]
+        lookups = [(name, value) for name, value in candidates if value]
         if not lookups:
             lookups = [("externalId", s.unknown_customer_external_id)]
         found = self._find_customer(lookups)
@@ -266,9 +266,8 @@ class KustomerClient(HttpCrm):
         if "phone" in values:
             customer["phones"] = [{"phone": values["phone"]}]
         try:
-            return self._send("customer", "POST", "/v1/customers", json=customer).json()["data"][
-                "id"
-            ]
+            created = self._send("customer", "POST", "/v1/customers", json=customer).json()
+            return str(created["data"]["id"])
         except CrmRejected as exc:
             if exc.status != 409:
                 raise
@@ -281,7 +280,7 @@ class KustomerClient(HttpCrm):
         for name, value in lookups:
             try:
                 path = f"/v1/customers/{name}={quote(value, safe='')}"
-                return self._send("customer", "GET", path).json()["data"]["id"]
+                return str(self._send("customer", "GET", path).json()["data"]["id"])
             except CrmRejected as exc:
                 if exc.status != 404:
                     raise
@@ -290,7 +289,8 @@ class KustomerClient(HttpCrm):
     def _conversation(self, external_id: str) -> dict[str, Any] | None:
         try:
             path = f"/v1/conversations/externalId={quote(external_id, safe='')}"
-            return self._send("find", "GET", path).json()["data"]
+            found: dict[str, Any] = self._send("find", "GET", path).json()["data"]
+            return found
         except CrmRejected as exc:
             if exc.status == 404:
                 return None

@@ -34,7 +34,15 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, check, parse_time, send
+from shared.adapters.crm.base import (
+    HttpCrm,
+    RecordRef,
+    Usage,
+    check,
+    created_time,
+    parse_time,
+    send,
+)
 from shared.crm.errors import CrmRejected, CrmThrottled
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import SalesforceSettings
@@ -55,7 +63,7 @@ class SalesforceClient(HttpCrm):
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
-        event_hooks: dict[str, list] | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
         on_usage: Usage | None = None,
     ) -> None:
         self._login_url = base_url.rstrip("/")
@@ -149,8 +157,8 @@ class SalesforceClient(HttpCrm):
             return ids[0] if ids else None
         if response.status_code == 204 or not response.content:
             got = self._api("contact", "GET", path, params={"fields": "Id"}).json()
-            return got["Id"]
-        return response.json()["id"]
+            return str(got["Id"])
+        return str(response.json()["id"])
 
     def _owner(self, record: NewRecord) -> str | None:
         who = record.assignee
@@ -197,7 +205,7 @@ class SalesforceClient(HttpCrm):
             id=case["Id"],
             url=self.record_url(case["Id"]),
             is_open=not case["IsClosed"],
-            created_at=parse_time(case["CreatedDate"]),
+            created_at=created_time(case["CreatedDate"]),
             closed_at=parse_time(case.get("ClosedDate")),
             end_user_id=case.get(s.end_user_field),
             leaf_queue=case.get(s.leaf_queue_field),

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, parse_time
+from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time
 from shared.crm.errors import CrmRejected, RecordClosed
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import ZendeskSettings
@@ -50,7 +50,7 @@ class ZendeskClient(HttpCrm):
         *,
         throttle_default: float = 60.0,
         timeout: float = 10.0,
-        event_hooks: dict[str, list] | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
         on_usage: Usage | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
@@ -195,7 +195,7 @@ class ZendeskClient(HttpCrm):
             id=str(ticket["id"]),
             url=self.record_url(ticket["id"]),
             is_open=is_open,
-            created_at=parse_time(ticket["created_at"]),
+            created_at=created_time(ticket["created_at"]),
             closed_at=None if is_open else parse_time(ticket.get("updated_at")),
             end_user_id=_text(fields.get(str(self._settings.end_user_field_id))),
             leaf_queue=_text(fields.get(str(self._settings.leaf_queue_field_id))),
