@@ -45,6 +45,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 TOPIC_FUNCTIONS: dict[str, str] = {
     "events": "ingest",
     "ticks": "finalize",
+    "finalize_jobs": "finalize_worker",
     "finalized": "crm",
     "crm_jobs": "crm",
 }
@@ -120,6 +121,8 @@ class Stack:
             "WEBHOOK_SECRET": self.webhook_secret,
             "ALLOW_TICK_NOW": "true",
         }
+        if "finalize_jobs" in self.topics:
+            env["FINALIZE_JOBS_TOPIC"] = self.topics["finalize_jobs"]
         if "CRM_JOBS_TOPIC" not in self.extra_env and "crm_jobs" in self.topics:
             env["CRM_JOBS_TOPIC"] = self.topics["crm_jobs"]
         if self.fake_crm_url:
@@ -252,7 +255,14 @@ def clear_firestore(stack: Stack) -> None:
 
 def _settings_names(extra: Mapping[str, str]) -> dict[str, str]:
     """Bucket and topic names: Settings defaults, unless ``extra_env`` renames them."""
-    keys = ("bucket", "events_topic", "ticks_topic", "finalized_topic", "crm_jobs_topic")
+    keys = (
+        "bucket",
+        "events_topic",
+        "ticks_topic",
+        "finalize_jobs_topic",
+        "finalized_topic",
+        "crm_jobs_topic",
+    )
     return {k: extra.get(k.upper(), str(Settings.model_fields[k].default)) for k in keys}
 
 

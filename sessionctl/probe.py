@@ -12,7 +12,7 @@ from google.cloud import firestore
 
 from shared.adapters.firestore_common import event_doc_id, safe_id
 from shared.adapters.firestore_schedule import schedule_of
-from shared.adapters.firestore_ticks import TICKS_COLLECTION
+from shared.adapters.firestore_ticks import TICKS_COLLECTION, FirestoreTicks
 from shared.domain.schedule import Schedule
 
 
@@ -44,8 +44,8 @@ class FirestoreProbe:
         return sum(1 for snapshot in self._db.get_all(refs) if snapshot.exists)
 
     def tick_record(self, tick_id: str) -> dict[str, Any] | None:
-        doc: dict[str, Any] | None = self._ticks.document(safe_id(tick_id)).get().to_dict()
-        return doc
+        """The tick's record once every finalize job it handed out has reported."""
+        return FirestoreTicks(self._db, collection=self._ticks.id).tick_record(tick_id)
 
     def session_doc(self, session_id: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self._sessions.document(session_id).get().to_dict()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     ticks_topic: str = Field("finalize-ticks", description="Topic Cloud Scheduler ticks on")
     finalized_topic: str = Field("session-finalized", description="Topic of finalized notices")
     crm_jobs_topic: str = Field("crm-jobs", description="Topic of CRM trigger jobs")
+    finalize_jobs_topic: str = Field(
+        "finalize-jobs", description="Topic of finalize jobs the tick hands to the workers"
+    )
 
     bucket: str = Field("session-files", description="Bucket of metadata and data-stream files")
     object_prefix: str = Field("", description="Folder prefix of the files, e.g. 'sessions/'")
@@ -50,7 +53,18 @@ class Settings(BaseSettings):
     stuck_timeout_seconds: int = Field(
         86_400, ge=60, description="A session with no end event is failed after this"
     )
-    finalize_batch_size: int = Field(200, ge=1, le=1000, description="Sessions per tick")
+    finalize_batch_size: int = Field(
+        200, ge=1, le=1000, description="Due sessions the tick reads per query page"
+    )
+    finalize_job_size: int = Field(
+        10, ge=1, le=500, description="Sessions per finalize job (one worker request)"
+    )
+    finalize_tick_limit: int = Field(
+        50_000, ge=1, description="Most sessions one tick hands out (the rest wait a round)"
+    )
+    finalize_round_lease_seconds: int = Field(
+        600, ge=10, description="How long a tick's round of jobs holds off the next dispatch"
+    )
     claim_lease_seconds: int = Field(120, ge=10, description="How long a finalizer claim holds")
     state_retention_days: int = Field(
         30, ge=1, description="Days Firestore keeps a session's state after it was due (TTL)"
@@ -96,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def stuck_timeout(self) -> timedelta:
         return timedelta(seconds=self.stuck_timeout_seconds)
+
+    @property
+    def finalize_round_lease(self) -> timedelta:
+        return timedelta(seconds=self.finalize_round_lease_seconds)
 
     @property
     def claim_lease(self) -> timedelta:

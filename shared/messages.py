@@ -80,3 +80,19 @@ def parse_crm_job(doc: Any) -> CrmJob:
     if isinstance(doc, dict) and "trigger" in doc:
         return CrmTriggerJob.model_validate(doc)
     return CrmFileJob.model_validate(doc)
+
+
+class FinalizeJob(BaseModel):
+    """Due sessions a tick hands to one finalize worker (topic ``FINALIZE_JOBS_TOPIC``).
+
+    ``now`` is the tick's time: a worker never finalizes a session that was not due
+    by then, however late the job is delivered. ``tick_id`` and ``job`` name the
+    document the worker reports to, so that the tick's sender can add the jobs up.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tick_id: str = Field(min_length=1)
+    job: int = Field(ge=0)
+    now: datetime
+    session_ids: list[str] = Field(min_length=1)

@@ -10,7 +10,7 @@ to the contract, not to one technology.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -100,6 +100,10 @@ class ScheduleStore(Protocol):
         """Ids of sessions owing a write at ``now``, oldest first."""
         ...
 
+    def due_pages(self, now: datetime, *, page_size: int, limit: int) -> Iterator[list[str]]:
+        """Every session owing a write at ``now``, oldest first, one page per query."""
+        ...
+
     def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
         """Take the session for writing, unless it is not due or another finalizer holds it."""
         ...
@@ -145,6 +149,22 @@ class TickLog(Protocol):
     def tick_record(self, tick_id: str) -> dict[str, Any] | None: ...
 
 
+class TickBook(Protocol):
+    """A tick's fan-out: the round of jobs it handed out, and what each job did."""
+
+    def begin_round(self, tick_id: str, lease: timedelta) -> str | None:
+        """Take the round for this tick; the id of the tick still holding it, if any."""
+        ...
+
+    def record_dispatch(
+        self, tick_id: str, now: datetime, *, jobs: int, sessions: int, busy_with: str | None
+    ) -> None: ...
+
+    def record_job(self, tick_id: str, job: int, outcomes: Mapping[str, list[str]]) -> None:
+        """What one finalize job did (the first report of a job stands)."""
+        ...
+
+
 # --- files and messages ---------------------------------------------------------------------
 
 
@@ -170,6 +190,12 @@ class Publisher(Protocol):
     def publish(self, topic: str, data: bytes, **attributes: str) -> str: ...
 
     def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str: ...
+
+    def publish_json_many(
+        self, topic: str, docs: Sequence[tuple[Mapping[str, Any], Mapping[str, str]]]
+    ) -> list[str]:
+        """Publish them all in batched requests, then wait for every ack."""
+        ...
 
 
 # --- CRM ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,6 +118,11 @@ class FakeSchedule(Failing):
         ]
         return [sid for _, sid in sorted(due)[:limit]]
 
+    def due_pages(self, now: datetime, *, page_size: int, limit: int) -> Iterator[list[str]]:
+        due = self.due_sessions(now, limit)
+        for start in range(0, len(due), page_size):
+            yield due[start : start + page_size]
+
     def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
         self._maybe_fail("claim")
         doc = self.docs.get(session_id)
@@ -202,6 +207,26 @@ class FakeTicks:
     def tick_record(self, tick_id: str) -> dict[str, Any] | None:
         return self.records.get(tick_id)
 
+    # TickBook: one round at a time; job reports kept per tick.
+    round_holder: str | None = None
+    round_done: bool = True
+
+    def begin_round(self, tick_id: str, lease: timedelta) -> str | None:
+        if self.round_holder not in (None, tick_id) and not self.round_done:
+            return self.round_holder
+        self.round_holder, self.round_done = tick_id, False
+        return None
+
+    def record_dispatch(
+        self, tick_id: str, now: datetime, *, jobs: int, sessions: int, busy_with: str | None
+    ) -> None:
+        self.records[tick_id] = {"now": now, "jobs": jobs, "sessions": sessions}
+        self.records[tick_id]["busy_with"] = busy_with
+        self.round_done = self.round_done or jobs == 0
+
+    def record_job(self, tick_id: str, job: int, outcomes: Mapping[str, list[str]]) -> None:
+        self.records.setdefault(f"{tick_id}/jobs", {}).setdefault(job, dict(outcomes))
+
 
 class FakeFiles(Failing):
     """A bucket with generations: each write of a name makes a new, larger generation."""
@@ -254,6 +279,11 @@ class FakePublisher(Failing):
     def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str:
         data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return self.publish(topic, data, **attributes)
+
+    def publish_json_many(
+        self, topic: str, docs: Sequence[tuple[Mapping[str, Any], Mapping[str, str]]]
+    ) -> list[str]:
+        return [self.publish_json(topic, doc, **attrs) for doc, attrs in docs]
 
     def on(self, topic: str) -> list[Any]:
         """The JSON bodies published to ``topic``, in order."""

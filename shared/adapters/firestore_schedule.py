@@ -12,7 +12,7 @@ their result and makes each change a transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,6 +160,31 @@ class FirestoreSchedule:
             if until is not None and until > wall:
                 held.append((snapshot.id, until))
         return Backlog(due=due, held=tuple(sorted(held, key=lambda item: item[1])))
+
+    def due_pages(self, now: datetime, *, page_size: int, limit: int) -> Iterator[list[str]]:
+        """Every session id due at ``now``, oldest first, a page per query (same index).
+
+        Pages resume after the last document read (``due_at``, then the name), so a
+        backlog of any size is read once, ``page_size`` index entries at a time.
+        """
+        query = (
+            self._sessions.where(filter=firestore.FieldFilter("pending", "==", True))
+            .where(filter=firestore.FieldFilter("due_at", "<=", ms(now)))
+            .order_by("due_at")
+            .order_by("__name__")
+        )
+        cursor = None
+        left = limit
+        while left > 0:
+            size = min(page_size, left)
+            page = query.limit(size) if cursor is None else query.start_after(cursor).limit(size)
+            snapshots = list(page.stream())
+            if snapshots:
+                yield [snapshot.id for snapshot in snapshots]
+            if len(snapshots) < size:
+                return
+            left -= size
+            cursor = snapshots[-1]
 
     def claim(self, session_id: str, now: datetime, lease: timedelta) -> Claim | None:
         """Take the session for writing, unless it is not due or another finalizer holds it."""

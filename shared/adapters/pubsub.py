@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.cloud.pubsub_v1 import PublisherClient
@@ -43,5 +43,20 @@ class PubsubPublisher:
         return message_id
 
     def publish_json(self, topic: str, doc: Mapping[str, Any], **attributes: str) -> str:
-        data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self.publish(topic, data, **attributes)
+        return self.publish(topic, _encode(doc), **attributes)
+
+    def publish_json_many(
+        self, topic: str, docs: Sequence[tuple[Mapping[str, Any], Mapping[str, str]]]
+    ) -> list[str]:
+        """Publish every (document, attributes) at once, then wait for all the acks.
+
+        The client batches them into few publish requests (cheaper: Pub/Sub bills at
+        least 1,000 bytes per request), and no round trip waits for the one before.
+        """
+        path = self._client.topic_path(self._project, topic)
+        futures = [self._client.publish(path, _encode(doc), **attrs) for doc, attrs in docs]
+        return [str(future.result(timeout=60)) for future in futures]
+
+
+def _encode(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,5 +1,9 @@
 """Finalize due sessions: write their files, announce them, mark them written.
 
+A finalize worker runs ``finalize_job`` on each job a tick handed out (see
+``shared.service.tick``); ``finalize_due`` does the same in one loop, for tools and
+tests that run without the fan-out.
+
 Per session: claim (a transaction; a second finalizer backs off) -> read the
 events -> render -> write the data stream, then the metadata file under a
 generation precondition -> publish the ``session.finalized`` notice -> record
@@ -27,8 +31,16 @@ from shared.domain.files import (
 )
 from shared.domain.schedule import stuck_due
 from shared.logs import get_logger, log
-from shared.messages import FinalizedNotice
-from shared.ports import Claim, EventStore, FileSink, GenerationMismatch, Publisher, ScheduleStore
+from shared.messages import FinalizedNotice, FinalizeJob
+from shared.ports import (
+    Claim,
+    EventStore,
+    FileSink,
+    GenerationMismatch,
+    Publisher,
+    ScheduleStore,
+    TickBook,
+)
 
 logger = get_logger("finalize")
 RETRY_AFTER_FAILURE = timedelta(minutes=2)
@@ -76,6 +88,39 @@ def finalize_due(
             ticket_of=ticket_of,
         )
         getattr(report, outcome).append(session_id)
+    return report
+
+
+def finalize_job(
+    job: FinalizeJob,
+    *,
+    events: EventStore,
+    schedule: ScheduleStore,
+    ticks: TickBook,
+    files: FileSink,
+    publisher: Publisher,
+    settings: Settings,
+    ticket_of: TicketLookup = no_ticket,
+) -> FinalizeReport:
+    """Finalize the job's sessions at the tick's ``now``; report to the tick's book.
+
+    Each session goes through the same claim as ever, so a job delivered twice, or
+    two jobs naming one session, still give one version per write.
+    """
+    report = FinalizeReport()
+    for session_id in job.session_ids:
+        outcome = finalize_session(
+            session_id,
+            job.now,
+            events=events,
+            schedule=schedule,
+            files=files,
+            publisher=publisher,
+            settings=settings,
+            ticket_of=ticket_of,
+        )
+        getattr(report, outcome).append(session_id)
+    ticks.record_job(job.tick_id, job.job, report.as_dict())
     return report
 
 

@@ -12,9 +12,10 @@ import json
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore, pubsub_v1, storage
@@ -22,11 +23,14 @@ from google.cloud import firestore, pubsub_v1, storage
 from shared.adapters.firestore_events import FirestoreEvents
 from shared.adapters.firestore_quarantine import FirestoreQuarantine
 from shared.adapters.firestore_schedule import FirestoreSchedule
+from shared.adapters.firestore_ticks import OUTCOMES, FirestoreTicks
 from shared.adapters.gcs_files import GcsFiles
 from shared.adapters.pubsub import PubsubMessage, PubsubPublisher
 from shared.config import Settings
-from shared.service.finalize import finalize_due
+from shared.messages import FinalizeJob
+from shared.service.finalize import finalize_job
 from shared.service.ingest import ingest_message
+from shared.service.tick import dispatch_due
 from tests.factory import T0, SessionScript
 from tests.meter import WorkCounts
 
@@ -46,6 +50,12 @@ class Bench:
     files: GcsFiles
     publisher: PubsubPublisher
     db: firestore.Client
+    ticks: FirestoreTicks
+
+    @property
+    def jobs_subscription(self) -> str:
+        project, topic = self.settings.project_id, self.settings.finalize_jobs_topic
+        return f"projects/{project}/subscriptions/{topic}-sub"
 
 
 def settings_for(project: str, run: str | None = None) -> Settings:
@@ -58,6 +68,7 @@ def settings_for(project: str, run: str | None = None) -> Settings:
         bucket=f"bench-{run}",
         finalized_topic=f"finalized-{run}",
         ticks_topic=f"ticks-{run}",
+        finalize_jobs_topic=f"jobs-{run}",
     )
 
 
@@ -79,6 +90,7 @@ def bench_from(settings: Settings) -> Bench:
         files=files,
         publisher=publisher,
         db=db,
+        ticks=FirestoreTicks(db, collection=f"ticks_{sessions}", meter=counts),
     )
 
 
@@ -90,11 +102,13 @@ def new_bench(project: str) -> Bench:
         gcs.create_bucket(settings.bucket)
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
-    for topic in (settings.finalized_topic, settings.ticks_topic):
+    for topic in (settings.finalized_topic, settings.ticks_topic, settings.finalize_jobs_topic):
         path = publisher.topic_path(project, topic)
         publisher.create_topic(name=path)
         subscriber.create_subscription(
-            name=subscriber.subscription_path(project, f"{topic}-sub"), topic=path
+            name=subscriber.subscription_path(project, f"{topic}-sub"),
+            topic=path,
+            ack_deadline_seconds=600,
         )
     return bench_from(settings)
 
@@ -146,40 +160,76 @@ def seed_due(bench: Bench, count: int, prefix: str = "due") -> list[str]:
 # --- the finalizer as deployed ---------------------------------------------------------------
 
 
-def finalize_all(bench: Bench, now: datetime) -> Counter[str]:
+def finalize_all(bench: Bench, now: datetime, workers: int = CONCURRENCY) -> Counter[str]:
     """Finalize everything due at ``now`` the way the deployed finalizer does; the outcomes.
 
-    Today's shape: each scheduled tick runs ``finalize_due`` (one batch, one session
-    after another) in one function instance; ticks follow each other.
+    The deployed shape: the tick (``dispatch_due``) publishes finalize jobs; Pub/Sub
+    pushes each job to a finalize worker (``finalize_job``). Here ``workers`` threads
+    stand for the workers' request concurrency, taking jobs off the jobs topic's
+    subscription as push would deliver them.
     """
-    outcomes: Counter[str] = Counter()
-    while True:
-        report = finalize_due(
-            now,
+    tick_id = uuid.uuid4().hex
+    dispatch = dispatch_due(
+        now,
+        tick_id=tick_id,
+        schedule=bench.schedule,
+        ticks=bench.ticks,
+        publisher=bench.publisher,
+        settings=bench.settings,
+    )
+    run_jobs(bench, workers, dispatch.jobs)
+    record = bench.ticks.tick_record(tick_id)
+    assert record is not None, "every job ran, yet the tick's record is incomplete"
+    return Counter({k: int(record.get(k, 0)) for k in OUTCOMES})
+
+
+def run_jobs(bench: Bench, workers: int, jobs: int) -> int:
+    """Deliver ``jobs`` jobs from the jobs subscription to ``workers`` threads, as push
+    with that request concurrency would: each thread takes the next job when free."""
+    subscriber = pubsub_v1.SubscriberClient()
+
+    def one(received: Any) -> None:
+        finalize_job(
+            FinalizeJob.model_validate_json(received.message.data),
             events=bench.events,
             schedule=bench.schedule,
+            ticks=bench.ticks,
             files=bench.files,
             publisher=bench.publisher,
             settings=bench.settings,
         )
-        done = report.as_dict()
-        for outcome, ids in done.items():
-            outcomes[outcome] += len(ids)
-        if not (report.written or report.unchanged or report.deferred):
-            return outcomes
+        subscriber.acknowledge(subscription=bench.jobs_subscription, ack_ids=[received.ack_id])
+
+    taken: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while len(taken) < jobs:
+            response = subscriber.pull(
+                subscription=bench.jobs_subscription,
+                max_messages=min(workers * 2, jobs - len(taken)),
+                timeout=30,
+            )
+            taken += [pool.submit(one, received) for received in response.received_messages]
+        for future in taken:
+            future.result()
+    subscriber.close()
+    return len(taken)
 
 
 def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
-    """What one finalizer process does on one tick (the RSS probe runs this)."""
-    report = finalize_due(
+    """What one finalizer instance does: the tick hands every due session out, and a
+    worker takes its share of jobs (up to 200 sessions). The RSS probe runs this."""
+    tick_id = uuid.uuid4().hex
+    dispatch = dispatch_due(
         now,
-        events=bench.events,
+        tick_id=tick_id,
         schedule=bench.schedule,
-        files=bench.files,
+        ticks=bench.ticks,
         publisher=bench.publisher,
         settings=bench.settings,
     )
-    return Counter({k: len(v) for k, v in report.as_dict().items()})
+    share = min(dispatch.jobs, 200 // bench.settings.finalize_job_size)
+    worked = run_jobs(bench, CONCURRENCY, share)
+    return Counter({"sessions": dispatch.sessions, "jobs": dispatch.jobs, "jobs_worked": worked})
 
 
 # --- the bare skeleton -----------------------------------------------------------------------

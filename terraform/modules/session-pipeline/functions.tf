@@ -58,27 +58,31 @@ locals {
         var.crm.calls_per_minute / var.function_config.crm.max_instances
       ))
     )
-    CRM_COLLECTION              = local.collections.crm_deliveries
-    CRM_DEAD_LETTERS_COLLECTION = local.collections.crm_dead_letters
-    CRM_JOBS_TOPIC              = local.topics.crm_jobs
-    CRM_RECORDS_COLLECTION      = local.collections.crm_records
-    CRM_TIMEOUT_SECONDS         = tostring(var.crm.timeout_seconds)
-    EVENTS_TOPIC                = local.topics.events
-    FINALIZED_TOPIC             = local.topics.finalized
-    FINALIZE_BATCH_SIZE         = tostring(var.pipeline.finalize_batch_size)
-    FINALIZE_DELAY_SECONDS      = tostring(var.pipeline.finalize_delay_seconds)
-    FIRESTORE_DATABASE          = google_firestore_database.this.name
-    INCLUDE_END_USER_CONTACT    = tostring(var.pipeline.include_end_user_contact)
-    INCLUDE_TRANSCRIPT          = tostring(var.pipeline.include_transcript)
-    OBJECT_PREFIX               = var.pipeline.object_prefix
-    PROJECT_ID                  = var.project_id
-    QUARANTINE_COLLECTION       = local.collections.quarantine
-    SESSIONS_COLLECTION         = local.collections.sessions
-    STATE_RETENTION_DAYS        = tostring(var.pipeline.state_retention_days)
-    STUCK_TIMEOUT_SECONDS       = tostring(var.pipeline.stuck_timeout_seconds)
-    TICKS_TOPIC                 = local.topics.ticks
-    TIMEZONE                    = var.pipeline.timezone
-    WEBHOOK_URL                 = var.crm.webhook_url
+    CRM_COLLECTION               = local.collections.crm_deliveries
+    CRM_DEAD_LETTERS_COLLECTION  = local.collections.crm_dead_letters
+    CRM_JOBS_TOPIC               = local.topics.crm_jobs
+    CRM_RECORDS_COLLECTION       = local.collections.crm_records
+    CRM_TIMEOUT_SECONDS          = tostring(var.crm.timeout_seconds)
+    EVENTS_TOPIC                 = local.topics.events
+    FINALIZED_TOPIC              = local.topics.finalized
+    FINALIZE_BATCH_SIZE          = tostring(var.pipeline.finalize_batch_size)
+    FINALIZE_DELAY_SECONDS       = tostring(var.pipeline.finalize_delay_seconds)
+    FINALIZE_JOBS_TOPIC          = local.topics.finalize_jobs
+    FINALIZE_JOB_SIZE            = tostring(var.pipeline.finalize_job_size)
+    FINALIZE_ROUND_LEASE_SECONDS = tostring(var.pipeline.finalize_round_lease_seconds)
+    FINALIZE_TICK_LIMIT          = tostring(var.pipeline.finalize_tick_limit)
+    FIRESTORE_DATABASE           = google_firestore_database.this.name
+    INCLUDE_END_USER_CONTACT     = tostring(var.pipeline.include_end_user_contact)
+    INCLUDE_TRANSCRIPT           = tostring(var.pipeline.include_transcript)
+    OBJECT_PREFIX                = var.pipeline.object_prefix
+    PROJECT_ID                   = var.project_id
+    QUARANTINE_COLLECTION        = local.collections.quarantine
+    SESSIONS_COLLECTION          = local.collections.sessions
+    STATE_RETENTION_DAYS         = tostring(var.pipeline.state_retention_days)
+    STUCK_TIMEOUT_SECONDS        = tostring(var.pipeline.stuck_timeout_seconds)
+    TICKS_TOPIC                  = local.topics.ticks
+    TIMEZONE                     = var.pipeline.timezone
+    WEBHOOK_URL                  = var.crm.webhook_url
   }
 
   function_uris = {
@@ -87,9 +91,10 @@ locals {
 
   # Secret environment variables per function (see secrets.tf).
   function_secrets = {
-    crm      = local.crm_secrets
-    finalize = {}
-    ingest   = {}
+    crm             = local.crm_secrets
+    finalize        = {}
+    finalize_worker = {}
+    ingest          = {}
   }
 }
 
@@ -97,7 +102,7 @@ resource "google_cloudfunctions2_function" "this" {
   for_each    = local.functions
   project     = var.project_id
   location    = var.region
-  name        = "${local.prefix}${each.key}"
+  name        = "${local.prefix}${replace(each.key, "_", "-")}" # no "_" in service names
   description = each.value.description
   labels      = local.labels
 
@@ -122,7 +127,9 @@ resource "google_cloudfunctions2_function" "this" {
     timeout_seconds                  = var.function_config[each.key].timeout_seconds
     max_instance_count               = var.function_config[each.key].max_instances
     min_instance_count               = var.function_config[each.key].min_instances
-    max_instance_request_concurrency = 1
+    max_instance_request_concurrency = var.function_config[each.key].concurrency
+    # More than one request at a time needs a whole vCPU.
+    available_cpu = var.function_config[each.key].concurrency > 1 ? "1" : null
     # Pub/Sub push from this project counts as internal traffic.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true

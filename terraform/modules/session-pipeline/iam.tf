@@ -5,7 +5,7 @@
 resource "google_service_account" "function" {
   for_each     = local.functions
   project      = var.project_id
-  account_id   = "${local.prefix}${each.key}-fn"
+  account_id   = "${local.prefix}${replace(each.key, "_", "-")}-fn"
   display_name = "session pipeline: ${each.key} function"
   depends_on   = [google_project_service.this]
 }
@@ -27,20 +27,29 @@ resource "google_project_iam_member" "datastore_user" {
   member   = google_service_account.function[each.key].member
 }
 
-# --- finalize: reads back and overwrites its files (generation
+# --- finalize (the tick): hands the due sessions out as finalize jobs.
+
+resource "google_pubsub_topic_iam_member" "finalize_jobs_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.this["finalize_jobs"].name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.function["finalize"].member
+}
+
+# --- finalize_worker: reads back and overwrites its files (generation
 # preconditions need get + update), publishes finalized notices.
 
 resource "google_storage_bucket_iam_member" "finalize_files" {
   bucket = google_storage_bucket.files.name
   role   = "roles/storage.objectUser"
-  member = google_service_account.function["finalize"].member
+  member = google_service_account.function["finalize_worker"].member
 }
 
 resource "google_pubsub_topic_iam_member" "finalize_publisher" {
   project = var.project_id
   topic   = google_pubsub_topic.this["finalized"].name
   role    = "roles/pubsub.publisher"
-  member  = google_service_account.function["finalize"].member
+  member  = google_service_account.function["finalize_worker"].member
 }
 
 # --- ingest: queues CRM trigger jobs.

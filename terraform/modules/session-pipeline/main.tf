@@ -1,4 +1,4 @@
-# The session pipeline: three Cloud Functions (2nd gen) around Pub/Sub,
+# The session pipeline: four Cloud Functions (2nd gen) around Pub/Sub,
 # Firestore and a bucket. Files are named by concern:
 #   services.tf   APIs the pipeline needs
 #   firestore.tf  database, composite indexes, TTL policies
@@ -41,7 +41,11 @@ locals {
     }
     finalize = {
       entry_point = "finalize"
-      description = "On each tick, writes the files of due sessions."
+      description = "On each tick, hands the due sessions out as finalize jobs."
+    }
+    finalize_worker = {
+      entry_point = "finalize_worker"
+      description = "Writes the files of the due sessions of one finalize job."
     }
     ingest = {
       entry_point = "ingest"
@@ -55,14 +59,17 @@ locals {
     crm_crm_jobs   = { topic = "crm_jobs", function = "crm" }
     crm_finalized  = { topic = "finalized", function = "crm" }
     finalize_ticks = { topic = "ticks", function = "finalize" }
-    ingest_events  = { topic = "events", function = "ingest" }
+    # Jobs scale the workers out: one request per job of finalize_job_size sessions.
+    finalize_worker_jobs = { topic = "finalize_jobs", function = "finalize_worker" }
+    ingest_events        = { topic = "events", function = "ingest" }
   }
 
   topics = {
-    crm_jobs  = "${local.prefix}${var.topic_names.crm_jobs}"
-    events    = "${local.prefix}${var.topic_names.events}"
-    finalized = "${local.prefix}${var.topic_names.finalized}"
-    ticks     = "${local.prefix}${var.topic_names.ticks}"
+    crm_jobs      = "${local.prefix}${var.topic_names.crm_jobs}"
+    events        = "${local.prefix}${var.topic_names.events}"
+    finalize_jobs = "${local.prefix}${var.topic_names.finalize_jobs}"
+    finalized     = "${local.prefix}${var.topic_names.finalized}"
+    ticks         = "${local.prefix}${var.topic_names.ticks}"
   }
 
   pubsub_agent = (

@@ -5,18 +5,18 @@ locals {
   function_logs = {
     for name in keys(local.functions) : name => join(" AND ", [
       "resource.type=\"cloud_run_revision\"",
-      "resource.labels.service_name=\"${local.prefix}${name}\"",
+      "resource.labels.service_name=\"${local.prefix}${replace(name, "_", "-")}\"",
     ])
   }
 }
 
 # Seconds from a session's due time to its files being written; the
-# finalize function logs `lag_seconds` with "session finalized".
+# finalize_worker function logs `lag_seconds` with "session finalized".
 resource "google_logging_metric" "finalization_lag" {
   project = var.project_id
   name    = "${local.prefix}session-finalization-lag"
   filter = join(" AND ", [
-    local.function_logs["finalize"],
+    local.function_logs["finalize_worker"],
     "jsonPayload.message=\"session finalized\"",
     "jsonPayload.lag_seconds>=0",
   ])
@@ -111,8 +111,9 @@ resource "google_monitoring_alert_policy" "finalization_lag" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      Sessions are written late, or the finalize function keeps failing on
-      its ticks. Look at the finalize function's logs.
+      Sessions are written late: the finalize workers fall behind (raise
+      function_config.finalize_worker max_instances or concurrency) or keep
+      failing. Look at the finalize and finalize_worker functions' logs.
     EOT
   }
   conditions {

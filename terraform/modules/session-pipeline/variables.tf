@@ -199,18 +199,30 @@ variable "function_config" {
       # Bounds the request rate towards the CRM.
       max_instances = optional(number, 5)
       min_instances = optional(number, 0)
+      concurrency   = optional(number, 1)
     }), {})
+    # The tick: reads the due sessions a page at a time and publishes jobs.
     finalize = optional(object({
-      memory          = optional(string, "512M")
+      memory          = optional(string, "256M")
       timeout_seconds = optional(number, 300)
       max_instances   = optional(number, 3)
       min_instances   = optional(number, 0)
+      concurrency     = optional(number, 1)
+    }), {})
+    # The workers: capacity = max_instances x concurrency jobs at once.
+    finalize_worker = optional(object({
+      memory          = optional(string, "512M")
+      timeout_seconds = optional(number, 300)
+      max_instances   = optional(number, 100)
+      min_instances   = optional(number, 0)
+      concurrency     = optional(number, 1)
     }), {})
     ingest = optional(object({
       memory          = optional(string, "256M")
       timeout_seconds = optional(number, 60)
       max_instances   = optional(number, 50)
       min_instances   = optional(number, 0)
+      concurrency     = optional(number, 1)
     }), {})
   })
   default  = {}
@@ -237,6 +249,13 @@ variable "function_config" {
     ])
     error_message = "memory is a size such as 256M or 1Gi."
   }
+  validation {
+    # Above 1 request at a time a function needs a whole vCPU (set in functions.tf).
+    condition = alltrue([
+      for f in values(var.function_config) : f.concurrency >= 1 && f.concurrency <= 80
+    ])
+    error_message = "concurrency must be between 1 and 80."
+  }
 }
 
 variable "function_source_dir" {
@@ -245,7 +264,7 @@ variable "function_source_dir" {
   nullable    = false
   validation {
     condition = alltrue([
-      for name in ["crm", "finalize", "ingest"] :
+      for name in ["crm", "finalize", "finalize_worker", "ingest"] :
       fileexists("${var.function_source_dir}/${name}.zip")
     ])
     error_message = "Missing archives: run `sessionctl stage --out build/functions` first."
@@ -262,9 +281,15 @@ variable "labels" {
 variable "pipeline" {
   description = "Pipeline settings given to the functions (shared.config.Settings)."
   type = object({
-    claim_lease_seconds      = optional(number, 120)
-    finalize_batch_size      = optional(number, 200)
-    finalize_delay_seconds   = optional(number, 900)
+    claim_lease_seconds    = optional(number, 120)
+    finalize_batch_size    = optional(number, 200)
+    finalize_delay_seconds = optional(number, 900)
+    # Sessions per finalize job (one worker request).
+    finalize_job_size = optional(number, 10)
+    # How long a tick's round of jobs holds off the next tick's dispatch.
+    finalize_round_lease_seconds = optional(number, 600)
+    # Most sessions one tick hands out; the rest wait for the next round.
+    finalize_tick_limit      = optional(number, 50000)
     include_end_user_contact = optional(bool, false)
     # Chat transcripts (message text, personal data) in the files' "transcript" key.
     include_transcript = optional(bool, false)
@@ -288,6 +313,14 @@ variable "pipeline" {
       && var.pipeline.finalize_batch_size <= 1000
     )
     error_message = "finalize_batch_size must be between 1 and 1000."
+  }
+  validation {
+    condition = (
+      var.pipeline.finalize_job_size >= 1 && var.pipeline.finalize_job_size <= 500
+      && var.pipeline.finalize_round_lease_seconds >= 10
+      && var.pipeline.finalize_tick_limit >= 1
+    )
+    error_message = "finalize_job_size is 1-500, finalize_round_lease_seconds >= 10, finalize_tick_limit >= 1."
   }
   validation {
     condition     = var.pipeline.finalize_delay_seconds >= 0
@@ -413,10 +446,11 @@ variable "secret_versions" {
 variable "topic_names" {
   description = "Topic names (before the prefix)."
   type = object({
-    crm_jobs  = optional(string, "crm-jobs")
-    events    = optional(string, "session-events")
-    finalized = optional(string, "session-finalized")
-    ticks     = optional(string, "finalize-ticks")
+    crm_jobs      = optional(string, "crm-jobs")
+    events        = optional(string, "session-events")
+    finalize_jobs = optional(string, "finalize-jobs")
+    finalized     = optional(string, "session-finalized")
+    ticks         = optional(string, "finalize-ticks")
   })
   default  = {}
   nullable = false
