@@ -27,6 +27,7 @@ from google.cloud import storage
 
 from devstack import local_stack
 from devstack.local_stack import (
+    FUNCTION_NAMES,
     Stack,
     StackError,
     load_stack,
@@ -181,7 +182,7 @@ def test_event_published_to_events_topic_is_pushed_to_the_topic_path(
 def throwaway_functions(tmp_path: Path) -> Path:
     """A functions dir with one recording function per name the stack starts."""
     root = tmp_path / "functions"
-    for name in ("ingest", "finalize", "crm"):
+    for name in FUNCTION_NAMES:
         (root / name).mkdir(parents=True)
         (root / name / "main.py").write_text(_RECORDING_FUNCTION.format(name=name))
     return root
@@ -225,14 +226,15 @@ def _emulator_ports(stack: Stack) -> set[int]:
 
 
 def _check_each_topic_reaches_its_function(stack: Stack, records: Path) -> None:
-    """events->ingest, ticks->finalize, finalized->crm, with the topic in the source."""
+    """events->ingest, ticks->finalize, finalize_jobs->finalize_worker, finalized->crm,
+    with the topic in the source."""
     publisher, subscriber = pubsub_clients(stack)
     try:
-        for key in ("events", "ticks", "finalized"):
+        for key in ("events", "ticks", "finalize_jobs", "finalized"):
             publisher.publish(
                 publisher.topic_path(stack.project, stack.topics[key]), b"{}"
             ).result()
-        lines = _wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= 3)
+        lines = _wait_for(lambda: records.exists() and len(records.read_text().splitlines()) >= 4)
         tapped = subscriber.pull(
             subscription=subscriber.subscription_path(stack.project, stack.tap_subscription),
             max_messages=10,
@@ -243,7 +245,12 @@ def _check_each_topic_reaches_its_function(stack: Stack, records: Path) -> None:
         publisher.transport.close()
     assert lines
     got = {r["function"]: r for r in map(json.loads, records.read_text().splitlines())}
-    expected = {"ingest": "events", "finalize": "ticks", "crm": "finalized"}
+    expected = {
+        "ingest": "events",
+        "finalize": "ticks",
+        "finalize_worker": "finalize_jobs",
+        "crm": "finalized",
+    }
     for function, key in expected.items():
         topic_path = f"projects/{stack.project}/topics/{stack.topics[key]}"
         assert got[function]["source"] == f"//pubsub.googleapis.com/{topic_path}"
@@ -352,7 +359,7 @@ def test_start_failure_stops_what_started_and_shows_the_log(
     with pytest.raises(StackError, match="boom at import"):
         start_stack(state_dir, functions_dir=throwaway_functions, crm_sink=False)
 
-    assert len(started) == 6  # 3 emulators + 3 functions
+    assert len(started) == 3 + len(FUNCTION_NAMES)  # 3 emulators + the functions
     assert _groups_members(set(started)) == []
     assert not (state_dir / "stack.json").exists()
     assert not (state_dir / "processes.json").exists()
