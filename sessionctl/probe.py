@@ -10,7 +10,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from shared.adapters.firestore_common import event_doc_id, safe_id
+from shared.adapters.firestore_common import INLINE_FIELD, event_doc_id, safe_id
 from shared.adapters.firestore_schedule import schedule_of
 from shared.adapters.firestore_ticks import TICKS_COLLECTION, FirestoreTicks
 from shared.domain.schedule import Schedule
@@ -31,12 +31,24 @@ class FirestoreProbe:
         self._ticks = client.collection(ticks)
 
     def stored(self, keys: list[tuple[str, str]]) -> int:
-        """How many of these (session id, event id) pairs are stored."""
+        """How many of these (session id, event id) pairs are stored (in ``events/`` or
+        in the session document)."""
         refs = [
             self._sessions.document(sid).collection("events").document(event_doc_id(eid))
             for sid, eid in keys
         ]
-        return sum(1 for snapshot in self._db.get_all(refs) if snapshot.exists)
+        found = {snapshot.reference.path for snapshot in self._db.get_all(refs) if snapshot.exists}
+        sessions = [self._sessions.document(sid) for sid in dict.fromkeys(s for s, _ in keys)]
+        inline = {
+            snapshot.id: set((snapshot.to_dict() or {}).get(INLINE_FIELD) or {})
+            for snapshot in self._db.get_all(sessions)
+            if snapshot.exists
+        }
+        return sum(
+            1
+            for (sid, eid), ref in zip(keys, refs, strict=True)
+            if ref.path in found or event_doc_id(eid) in inline.get(sid, ())
+        )
 
     def quarantined(self, message_ids: list[str]) -> int:
         """How many of these messages are kept in quarantine."""

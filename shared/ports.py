@@ -88,6 +88,14 @@ class ScheduleStore(Protocol):
     and makes each change atomic.
     """
 
+    def keep_event(
+        self, event: Event, *, delay: timedelta, stuck_timeout: timedelta
+    ) -> bool | None:
+        """Keep an event that moves the schedule (a session's first, its end) with the
+        schedule, in one write: ``True`` kept, ``False`` already kept (a redelivery),
+        ``None`` when the event belongs in the ``EventStore`` (then ``note_event``)."""
+        ...
+
     def note_event(self, event: Event, *, delay: timedelta, stuck_timeout: timedelta) -> bool:
         """Move the session's schedule for a stored event; ``True`` if it changed."""
         ...

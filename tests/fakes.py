@@ -83,6 +83,11 @@ class FakeSchedule(Failing):
     def _writing(self, doc: _SessionDoc) -> bool:
         return doc.schedule.version > 0 or doc.claim is not None
 
+    def keep_event(
+        self, event: Event, *, delay: timedelta, stuck_timeout: timedelta
+    ) -> bool | None:
+        return None  # every event goes to the EventStore here
+
     def note_event(self, event: Event, *, delay: timedelta, stuck_timeout: timedelta) -> bool:
         self._maybe_fail("note_event")
         doc = self.docs.get(event.session_id)

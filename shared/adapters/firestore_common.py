@@ -11,6 +11,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 INLINE_LIMIT = 900_000  # bytes kept in one field; larger blobs are compressed or chunked
+# Events up to this size may live in the session document (its first event and its ends);
+# larger ones go to events/, so the session document stays far below Firestore's 1 MiB.
+INLINE_EVENT_LIMIT = 64_000
+INLINE_FIELD = "inline"  # sessions/{id}.inline: {event doc id: envelope JSON}
 
 
 class Meter(Protocol):

@@ -1,7 +1,9 @@
 """Firestore: each session's distinct events.
 
 ``sessions/{session_id}/events/{hash(event_id)}``: one document per distinct event,
-created once (``create`` fails on a redelivery: that is the dedup). The envelope is
+created once (``create`` fails on a redelivery: that is the dedup). A session's
+first event and its ends live in the session document instead (``inline``), put
+there with the schedule they move (``FirestoreSchedule.keep_event``). The envelope is
 kept as JSON text, compressed when it is too large for one field.
 """
 
@@ -15,7 +17,13 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.adapters.firestore_common import INLINE_LIMIT, NO_METER, Meter, event_doc_id
+from shared.adapters.firestore_common import (
+    INLINE_FIELD,
+    INLINE_LIMIT,
+    NO_METER,
+    Meter,
+    event_doc_id,
+)
 from shared.domain.events import Event, parse_envelope
 
 
@@ -56,8 +64,15 @@ class FirestoreEvents:
         return True
 
     def load_events(self, session_id: str) -> list[Event]:
-        events = self._sessions.document(session_id).collection("events").stream()
-        return [_event_of(snapshot.to_dict()) for snapshot in events]
+        """Every stored event of the session, once: those kept in the session document
+        (its first event and its ends, see ``FirestoreSchedule.keep_event``) and those
+        in ``events/``."""
+        ref = self._sessions.document(session_id)
+        inline = (ref.get().to_dict() or {}).get(INLINE_FIELD) or {}
+        found = {key: parse_envelope(json.loads(raw)) for key, raw in inline.items()}
+        for snapshot in ref.collection("events").stream():
+            found.setdefault(snapshot.id, _event_of(snapshot.to_dict()))
+        return list(found.values())
 
 
 def _event_of(doc: dict[str, Any]) -> Event:

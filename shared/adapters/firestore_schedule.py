@@ -1,7 +1,7 @@
 """Firestore: each session's finalization schedule and the finalizers' claims.
 
 ``sessions/{session_id}`` holds the session's ``Schedule`` plus the finalizer's
-claim and bookkeeping (``first_at`` and ``due_at`` in epoch milliseconds). It is
+claim and bookkeeping, and the events that move the schedule (``keep_event``) (``first_at`` and ``due_at`` in epoch milliseconds). It is
 written only when the schedule changes (first event, end, earlier event, late
 event) and by the finalizer, so a burst of hundreds of events into one session
 touches it a handful of times (why: keep writes per event near one, and never make
@@ -11,6 +11,7 @@ their result and makes each change a transaction.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.adapters.firestore_common import NO_METER, Meter, at_ms, ms
+from shared.adapters.firestore_common import (
+    INLINE_EVENT_LIMIT,
+    INLINE_FIELD,
+    NO_METER,
+    Meter,
+    at_ms,
+    event_doc_id,
+    ms,
+)
 from shared.domain.events import Event
 from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
 from shared.ports import Claim
@@ -32,6 +41,8 @@ COMPOSITE_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 SCHEDULE_FIELDS = ("first_at", "due_at", "pending", "end_at", "version", "late_seq")
+KNOWN_SESSIONS_KEPT = 100_000
+_KNOWN_SESSIONS: dict[str, dict[str, set[str]]] = {}
 
 
 @dataclass(frozen=True)
@@ -73,8 +84,101 @@ class FirestoreSchedule:
         self._retention = retention
         self._wall_clock = wall_clock
         self._meter = meter
+        # Sessions this instance has seen exist (their events skip the create-first try),
+        # with the keys of the events it kept in their documents; shared by every adapter
+        # of the process on the same collection (the functions build one per request).
+        self._known = _KNOWN_SESSIONS.setdefault(
+            f"{client.project}/{'/'.join(self._sessions._path)}", {}
+        )
 
     # --- ingest -------------------------------------------------------------------------
+
+    def keep_event(
+        self, event: Event, *, delay: timedelta, stuck_timeout: timedelta
+    ) -> bool | None:
+        """Keep the session's first event, or a ``session.ended``, with the schedule it moves.
+
+        Why: these are the events that change the schedule; stored apart they cost two
+        writes (the event, then the session document). Kept in the session document's
+        ``inline`` map they cost one, so a session's events cost one write each:
+
+        - the first event stored creates the session document, schedule and event at
+          once (tried only for sessions this instance has not seen exist: existence ends
+          only by TTL, and ``note_event`` re-creates the document then);
+        - a ``session.ended`` goes in by the transaction that moves the schedule (a
+          finalizer's claim and this transaction are serialized, so an end that comes
+          after a claim is late, exactly as one stored in ``events/``).
+
+        ``None``: any other event, or one too large for the session document; it is
+        stored in ``events/`` and then ``note_event`` reads the schedule.
+        """
+        envelope = json.dumps(event.envelope(), ensure_ascii=False, separators=(",", ":"))
+        if len(envelope) > INLINE_EVENT_LIMIT:
+            return None
+        key = event_doc_id(event.event_id)
+        change: dict[str, Any] = dict(
+            occurred_at=event.occurred_at, is_end=event.type == "session.ended"
+        )
+        change.update(delay=delay, stuck_timeout=stuck_timeout)
+        known = self._known.get(event.session_id)
+        if known is None and self._create_with_event(event.session_id, key, envelope, change):
+            return True
+        self._remember(event.session_id)
+        if event.type == "session.ended":
+            return self._end_in_transaction(event.session_id, key, envelope, change)
+        if known is not None and key in known:
+            return False  # this instance kept it in the session document: a redelivery
+        return None
+
+    def _create_with_event(
+        self, session_id: str, key: str, envelope: str, change: dict[str, Any]
+    ) -> bool:
+        fresh = after_event(None, writing=False, **change)
+        assert fresh is not None  # a first event always makes a schedule
+        doc = {"session_id": session_id, **self._schedule_doc(fresh), INLINE_FIELD: {key: envelope}}
+        try:
+            self._sessions.document(session_id).create(doc)
+        except gexc.AlreadyExists:
+            return False
+        self._meter.count("writes")
+        self._remember(session_id, key)
+        return True
+
+    def _end_in_transaction(
+        self, session_id: str, key: str, envelope: str, change: dict[str, Any]
+    ) -> bool:
+        ref = self._sessions.document(session_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            self._meter.count("transaction_attempts")
+            doc = ref.get(transaction=transaction).to_dict()
+            if doc is not None and key in (doc.get(INLINE_FIELD) or {}):
+                return False  # a redelivery
+            current, writing = schedule_of(doc)
+            updated = after_event(current, writing=writing, **change)
+            if doc is None:  # the document expired (TTL) since this instance saw it
+                assert updated is not None
+                fresh = {"session_id": session_id, **self._schedule_doc(updated)}
+                transaction.set(ref, {**fresh, INLINE_FIELD: {key: envelope}})
+                return True
+            fields: dict[str, Any] = {f"{INLINE_FIELD}.`{key}`": envelope}
+            if updated is not None:
+                fields |= self._schedule_doc(updated)
+            transaction.update(ref, fields)
+            return True
+
+        self._meter.count("transactions")
+        kept: bool = run(self._db.transaction(max_attempts=10))
+        self._meter.count("writes", int(kept))
+        return kept
+
+    def _remember(self, session_id: str, inline_key: str | None = None) -> None:
+        if len(self._known) >= KNOWN_SESSIONS_KEPT:
+            self._known.clear()
+        keys = self._known.setdefault(session_id, set())
+        if inline_key:
+            keys.add(inline_key)
 
     def note_event(self, event: Event, *, delay: timedelta, stuck_timeout: timedelta) -> bool:
         """Move the session's schedule for a stored event; ``True`` if the session doc changed.

@@ -75,7 +75,11 @@ def ingest_message(
             session_id=message.attributes.get("session_id"),
         )
         return IngestResult("quarantined", message.attributes.get("session_id"), bad.reason)
-    is_new = events.add_event(event)
+    delay, stuck = settings.finalize_delay, settings.stuck_timeout
+    # The session's first event and its end go into the session document with the
+    # schedule (one write each); any other event is stored, then moves the schedule.
+    kept = schedule.keep_event(event, delay=delay, stuck_timeout=stuck)
+    is_new = events.add_event(event) if kept is None else kept
     # Placed and applied all the same: each such field is left out of the file (one line
     # each, once per event: a redelivery finds the event stored and logs nothing).
     for issue in event.issues if is_new else ():
@@ -89,8 +93,9 @@ def ingest_message(
             field=issue.field,
             expected=issue.expected,
         )
-    # Runs for a redelivery too: the first delivery may have died before this step.
-    schedule.note_event(event, delay=settings.finalize_delay, stuck_timeout=settings.stuck_timeout)
+    if kept is None:
+        # Runs for a redelivery too: the first delivery may have died before this step.
+        schedule.note_event(event, delay=delay, stuck_timeout=stuck)
     trigger = crm_trigger(event)
     if trigger and publisher is not None and settings.crm.kind not in ("none", "webhook"):
         # Also for a duplicate: the first delivery may have died before publishing.

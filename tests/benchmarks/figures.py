@@ -443,17 +443,26 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_all(project: str, scale: Scale, fakes: Any | None) -> dict[str, Any]:
+def run_all(
+    project: str, scale: Scale, fakes: Any | None, on_figure: Any = lambda report: None
+) -> dict[str, Any]:
+    """Every figure; ``on_figure(report)`` after each, so a long run leaves what it has."""
     report: dict[str, Any] = {"scale": scale.name, "started_at": datetime.now(UTC).isoformat()}
     found = ingest_figures(project, scale)
     cost_input = found.pop("_cost_input")
     report |= found
+    report |= cost_figure(cost_input)
+    on_figure(report)
     report |= burst_figure(project)
-    report |= history_figure(project, scale)
+    on_figure(report)
     report |= throughput_figure(project, scale)
+    on_figure(report)
+    report |= history_figure(project, scale)
+    on_figure(report)
     report |= memory_figure(project, scale)
+    on_figure(report)
     if fakes is not None and scale.crm_sessions:
         report |= crm_figure(project, scale, fakes)
-    report |= cost_figure(cost_input)
     report["finished_at"] = datetime.now(UTC).isoformat()
+    on_figure(report)
     return report

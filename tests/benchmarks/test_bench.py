@@ -28,8 +28,11 @@ def check_shape(report: dict) -> None:
 @pytest.mark.timeout(7200)
 def test_the_figures(emulators, fakes):  # noqa: F811
     scale = figures.SCALES[os.environ.get("BENCH_SCALE", "full")]
-    report = figures.run_all(emulators.project, scale, fakes)
-    REPORT.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+    def keep(report: dict) -> None:
+        REPORT.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+
+    report = figures.run_all(emulators.project, scale, fakes, on_figure=keep)
     print("\n" + figures.table(report) + f"\n(written to {REPORT.resolve()})")
     check_shape(report)
     assert report["P1"]["value"] > 0.1
