@@ -46,6 +46,8 @@ class Claim:
     schedule: Schedule
     content_hash: str | None
     metadata_generation: int
+    # The events kept in the session document, as the claim read them (saves a read).
+    inline: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,11 @@ class EventStore(Protocol):
         """Store the event; ``False`` when it was already stored (a redelivery)."""
         ...
 
-    def load_events(self, session_id: str) -> list[Event]: ...
+    def load_events(
+        self, session_id: str, *, inline: Mapping[str, str] | None = None
+    ) -> list[Event]:
+        """Every stored event once; ``inline``: the session document's, already read."""
+        ...
 
 
 class ScheduleStore(Protocol):

@@ -49,7 +49,9 @@ class FakeEvents(Failing):
         stored[event.event_id] = event
         return True
 
-    def load_events(self, session_id: str) -> list[Event]:
+    def load_events(
+        self, session_id: str, *, inline: Mapping[str, str] | None = None
+    ) -> list[Event]:
         self._maybe_fail("load_events")
         return list(self.by_session.get(session_id, {}).values())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -63,12 +64,16 @@ class FirestoreEvents:
         self._meter.count("writes")
         return True
 
-    def load_events(self, session_id: str) -> list[Event]:
+    def load_events(
+        self, session_id: str, *, inline: Mapping[str, str] | None = None
+    ) -> list[Event]:
         """Every stored event of the session, once: those kept in the session document
-        (its first event and its ends, see ``FirestoreSchedule.keep_event``) and those
-        in ``events/``."""
+        (its first event and its ends, see ``FirestoreSchedule.keep_event``; ``inline``
+        when the caller has just read that document, as a claim has) and those in
+        ``events/``."""
         ref = self._sessions.document(session_id)
-        inline = (ref.get().to_dict() or {}).get(INLINE_FIELD) or {}
+        if inline is None:
+            inline = (ref.get().to_dict() or {}).get(INLINE_FIELD) or {}
         found = {key: parse_envelope(json.loads(raw)) for key, raw in inline.items()}
         for snapshot in ref.collection("events").stream():
             found.setdefault(snapshot.id, _event_of(snapshot.to_dict()))

@@ -319,6 +319,7 @@ class FirestoreSchedule:
                 schedule=schedule,
                 content_hash=doc.get("content_hash"),
                 metadata_generation=doc.get("metadata_generation", 0),
+                inline=dict(doc.get(INLINE_FIELD) or {}),
             )
 
         claim: Claim | None = run(self._db.transaction())

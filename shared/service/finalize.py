@@ -167,7 +167,7 @@ def _write_claimed(
     ticket_of: TicketLookup,
 ) -> str:
     session_id = claim.session_id
-    stored = events.load_events(session_id)
+    stored = events.load_events(session_id, inline=claim.inline)
     if claim.schedule.awaits_stuck_timeout:
         exact = stuck_due(stored, settings.stuck_timeout)
         if exact > now:  # the provisional time was early: the first event stored was not
