@@ -19,8 +19,8 @@ from shared.messages import FinalizeJob
 from shared.service.finalize import finalize_job
 from shared.service.tick import dispatch_due
 from tests.factory import T0, handled_call
+from tests.integration.adapters.test_firestore import ingest
 from tests.integration.helpers import make_pipeline, pull_notices, unique
-from tests.integration.test_firestore_store import ingest
 
 pytestmark = pytest.mark.emulators
 END = T0 + timedelta(seconds=200)  # handled_call ends 200 s after T0
