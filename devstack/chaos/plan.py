@@ -58,7 +58,8 @@ class ChaosConfig:
     settle_timeout: float = 900.0
     stuck_seconds: float | None = None  # settling stops once nothing moved this long
     # (default: the retry policy's maximum backoff and a minute: a redelivery may be due)
-    stream_timeout: float = 3600.0
+    stream_stall: float | None = None  # no ingest progress this long ends the run (default:
+    # the retry policy's maximum backoff and a minute); no limit on the stream's length
     bug: str = ""  # a deliberate bug in the functions (devstack/chaos/inject)
 
     def __post_init__(self) -> None:

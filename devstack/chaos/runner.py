@@ -295,6 +295,11 @@ class _Run:
         bad = len(oracle.bad_lines)
         last_say = 0.0
         published_at = None
+        # However long a large run takes, it goes on while events keep being stored; it
+        # stops only when nothing moved for longer than any redelivery can take.
+        stall = cfg.stream_stall or local_stack.retry_policy()["maximum_backoff"]["seconds"] + 60
+        seen: tuple[int, int] = (-1, -1)
+        moved_at = time.monotonic()
         granted = 0
         share = target / len(traffic.lines)  # distinct events per message
         while True:
@@ -315,8 +320,10 @@ class _Run:
                 last_say = time.monotonic()
             if stored >= target and kept >= bad and published_at is not None:
                 break
-            if time.monotonic() - started > cfg.stream_timeout:
-                raise TimeoutError(f"ingest stalled at {stored}/{target} events")
+            if (stored, kept) != seen:
+                seen, moved_at = (stored, kept), time.monotonic()
+            elif time.monotonic() - moved_at > stall:
+                raise TimeoutError(f"ingest stalled at {stored}/{target} events for {stall:.0f} s")
             time.sleep(POLL)
         for fault in pending:  # progress can jump past the last points at the very end
             self._fire(fault)
