@@ -1,27 +1,48 @@
 # Every target sets itself up: a virtual environment in .venv with the project installed.
+# Dependencies come from the hashed lock (requirements/dev.txt, made by `make lock` from
+# pyproject.toml); the project itself is installed on top without resolving anything.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock" -q
 
-.PHONY: setup demo test lint unit bench chaos clean terraform-check browser
+.PHONY: setup demo test lint unit bench chaos clean terraform-check browser lock provider-schema
 
-# The development harness (devstack/) is a distribution of its own, installed here only:
-# the runtime package and the staged functions never carry it.
-$(BIN)/sessionctl: pyproject.toml devstack/pyproject.toml
+# Dependencies come from the hashed lock; the project and the development harness
+# (devstack/, a distribution of its own that the runtime package and the staged functions
+# never carry) are installed on top without resolving anything.
+$(BIN)/sessionctl: pyproject.toml devstack/pyproject.toml requirements/dev.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps -e devstack
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e devstack
+	$(BIN)/python scripts/check_lock.py
 	touch $@
 
-setup: $(BIN)/sessionctl
+setup: $(BIN)/sessionctl provider-schema
+
+# The Google provider's schema, from its npm package (exact version and integrity hash in
+# tools/provider-schema/package-lock.json), for the offline schema check in tests/terraform.
+provider-schema: tools/provider-schema/node_modules/.installed
+
+tools/provider-schema/node_modules/.installed: tools/provider-schema/package-lock.json
+	cd tools/provider-schema && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Re-resolve the lock after a change of pyproject.toml (needs the network).
+lock:
+	test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && \
+		$(BIN)/pip install -q --require-hashes --no-deps -r requirements/dev.txt; }
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements/runtime.txt $(LOCK_FLAGS) \
+		-o requirements/dev.txt
 
 demo: setup
 	$(BIN)/sessionctl demo
 
 lint: setup
-	$(BIN)/ruff check shared sessionctl devstack functions tests
-	$(BIN)/ruff format --check shared sessionctl devstack functions tests
+	$(BIN)/ruff check shared sessionctl devstack functions tests scripts
+	$(BIN)/ruff format --check shared sessionctl devstack functions tests scripts
 	$(BIN)/mypy
 
 unit: setup

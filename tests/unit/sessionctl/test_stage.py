@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import check_lock
 from sessionctl import stage
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,15 +52,37 @@ def test_the_shared_package_is_copied_without_caches(staged: Path) -> None:
         assert not list((staged / name).rglob("*.pyc"))
 
 
-def test_requirements_pin_every_runtime_dependency(staged: Path) -> None:
-    lines = [
-        line
-        for line in (staged / "ingest" / "requirements.txt").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    names = {line.split("==")[0].split("[")[0].lower() for line in lines}
-    assert {"functions-framework", "google-cloud-firestore", "pydantic-settings"} <= names
-    assert all("==" in line and line.split("==")[1][0].isdigit() for line in lines), lines
+def test_requirements_are_the_hashed_runtime_lock(staged: Path) -> None:
+    lock = (REPO / "requirements" / "runtime.txt").read_text()
+    for name in stage.function_names():
+        assert (staged / name / "requirements.txt").read_text() == lock
+    pins = check_lock.read_lock(REPO / "requirements" / "runtime.txt")
+    assert {"functions-framework", "google-cloud-firestore", "pydantic-settings"} <= set(pins)
+    assert {"grpcio", "protobuf", "google-auth"} <= set(pins), "transitive ones are pinned too"
+
+
+def test_the_lock_fits_pyproject() -> None:
+    assert check_lock.lock_findings() == []
+
+
+def test_a_stale_or_unhashed_lock_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "requirements").mkdir()
+    project = (REPO / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(
+        project.replace('"orjson>=3.9,<4",', '"orjson>=3.9,<4",\n  "left-pad>=1",')
+    )
+    runtime = (REPO / "requirements" / "runtime.txt").read_text()
+    (tmp_path / "requirements" / "runtime.txt").write_text(
+        runtime.replace("httpx==0.28.1", "httpx==0.26.0")
+    )
+    dev = (REPO / "requirements" / "dev.txt").read_text()
+    unhashed = re.sub(r"(ruff==[^ ]+) \\\n(\s+--hash=sha256:\w+( \\)?\n)+", r"\1\n", dev)
+    assert unhashed != dev
+    (tmp_path / "requirements" / "dev.txt").write_text(unhashed)
+    findings = check_lock.lock_findings(tmp_path)
+    assert any("runtime.txt does not pin left-pad" in f for f in findings), findings
+    assert any("httpx==0.26.0, outside" in f for f in findings), findings
+    assert any("dev.txt: no --hash for ruff" in f for f in findings), findings
 
 
 def test_the_staged_function_imports_its_own_shared_copy(staged: Path) -> None:
@@ -88,6 +112,7 @@ def test_archives_are_byte_identical_on_two_runs(tmp_path: Path) -> None:
     shutil.copytree(REPO / "functions", repo / "functions")
     shutil.copytree(REPO / "shared", repo / "shared")
     shutil.copy(REPO / "pyproject.toml", repo / "pyproject.toml")
+    shutil.copytree(REPO / "requirements", repo / "requirements")
     stage.stage_functions(tmp_path / "one", names=["ingest"], repo_root=repo)
     os.utime(repo / "functions" / "ingest" / "main.py", (0, 0))  # mtimes must not matter
     os.utime(repo / "shared" / "config.py", (0, 0))
