@@ -67,3 +67,14 @@ def test_the_last_step_is_the_smoke_test(name: str) -> None:
     steps = re.findall(r"^  - id: (\S+)$", (REPO / name).read_text(), re.M)
     assert steps[-1] == "smoke"
     assert "sessionctl --outputs build/operator.json smoke" in (REPO / name).read_text()
+
+
+def test_the_secret_script_names_secrets_as_terraform_reads_them() -> None:
+    secrets_tf = (REPO / "terraform/modules/session-pipeline/secrets.tf").read_text()
+    names = dict(re.findall(r"^\s+(\w+)\s+= \"([a-z-]+)\"", secrets_tf, re.M))
+    assert len(names) >= 6
+    script = (REPO / "scripts/crm_secret.sh").read_text()
+    accepted = re.search(r"case \"\$\{var\}\" in\n(.*?)\) ;;", script, re.S).group(1)
+    assert set(re.findall(r"\b[A-Z][A-Z_]+\b", accepted)) == set(names)
+    for var, name in names.items():  # the script's rule: lower case, runs of _ -> -
+        assert re.sub("_+", "-", var.lower()) == name

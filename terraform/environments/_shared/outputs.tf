@@ -22,3 +22,8 @@ output "topics" {
   description = "Topic ids; platform events are published to `events`."
   value       = module.pipeline.topics
 }
+
+output "operator" {
+  description = "What `sessionctl --env ENV` reads to reach this environment."
+  value       = module.pipeline.operator
+}

@@ -4,6 +4,7 @@ module "pipeline" {
   source = "../../modules/session-pipeline"
 
   project_id          = var.project_id
+  environment         = "dev"
   region              = var.region
   deletion_protection = false
   # Written by `sessionctl stage --out build/functions` at the repo root.

@@ -19,12 +19,13 @@ pipeline = {
 }
 
 pubsub = {
-  max_delivery_attempts = 5
-  message_retention     = "86400s"
+  message_retention = "86400s"
 }
 
+# dev may go without alert recipients (alerts show in the console).
 alerting = {
   notification_channels = []
+  emails                = []
 }
 
 # The CRM: rules (shared.crm.settings.CrmSettings, no credentials) and the

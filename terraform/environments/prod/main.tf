@@ -4,6 +4,7 @@ module "pipeline" {
   source = "../../modules/session-pipeline"
 
   project_id          = var.project_id
+  environment         = "prod"
   region              = var.region
   deletion_protection = true
   # Written by `sessionctl stage --out build/functions` at the repo root.

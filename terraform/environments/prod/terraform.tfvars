@@ -24,12 +24,15 @@ function_config = {
 }
 
 pubsub = {
-  max_delivery_attempts = 10
+  max_delivery_attempts = 20
 }
 
+# REQUIRED outside dev (the plan refuses to run without): who is paged.
+# Either existing channels (projects/<project>/notificationChannels/<id>) or
+# e-mail addresses that get a channel made here.
 alerting = {
-  # Add the on-call channel: projects/<project>/notificationChannels/<id>
   notification_channels = []
+  emails                = []
 }
 
 # The CRM: rules (shared.crm.settings.CrmSettings, no credentials) and the

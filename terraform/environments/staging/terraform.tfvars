@@ -15,8 +15,12 @@ pipeline = {
   state_retention_days   = 14
 }
 
+# REQUIRED outside dev (the plan refuses to run without): who is paged.
+# Either existing channels (projects/<project>/notificationChannels/<id>) or
+# e-mail addresses that get a channel made here.
 alerting = {
   notification_channels = []
+  emails                = []
 }
 
 # The CRM: rules (shared.crm.settings.CrmSettings, no credentials) and the

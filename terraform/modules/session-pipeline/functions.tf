@@ -123,13 +123,12 @@ resource "google_cloudfunctions2_function" "this" {
   }
 
   service_config {
+    available_cpu                    = var.function_config[each.key].cpu
     available_memory                 = var.function_config[each.key].memory
     timeout_seconds                  = var.function_config[each.key].timeout_seconds
     max_instance_count               = var.function_config[each.key].max_instances
     min_instance_count               = var.function_config[each.key].min_instances
     max_instance_request_concurrency = var.function_config[each.key].concurrency
-    # More than one request at a time needs a whole vCPU.
-    available_cpu = var.function_config[each.key].concurrency > 1 ? "1" : null
     # Pub/Sub push from this project counts as internal traffic.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
@@ -141,7 +140,7 @@ resource "google_cloudfunctions2_function" "this" {
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = google_secret_manager_secret.crm[secret_environment_variables.key].secret_id
+        secret     = data.google_secret_manager_secret.crm[secret_environment_variables.key].secret_id
         # A pinned version makes a rotation a deliberate new revision.
         version = lookup(
           var.secret_versions, secret_environment_variables.key, "latest"
@@ -165,9 +164,14 @@ resource "google_cloudfunctions2_function" "this" {
     }
   }
 
+  # The finalizer's query fails without its composite index, and an index
+  # takes minutes to build: no function runs before the indexes and TTL
+  # policies exist.
   depends_on = [
     google_project_service.this,
     google_project_iam_member.datastore_user,
     google_secret_manager_secret_iam_member.crm_accessor,
+    google_firestore_index.sessions_pending_due_at,
+    google_firestore_field.expire_at,
   ]
 }

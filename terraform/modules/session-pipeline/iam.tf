@@ -72,7 +72,7 @@ resource "google_storage_bucket_iam_member" "crm_files" {
 resource "google_secret_manager_secret_iam_member" "crm_accessor" {
   for_each  = local.crm_secrets
   project   = var.project_id
-  secret_id = google_secret_manager_secret.crm[each.key].secret_id
+  secret_id = data.google_secret_manager_secret.crm[each.key].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.function["crm"].member
 }

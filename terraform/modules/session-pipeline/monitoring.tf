@@ -1,5 +1,7 @@
-# Log-based metrics and alert policies: dead-lettered and quarantined
-# messages, and finalization lag.
+# Log-based metrics and alert policies: dead-lettered, quarantined and
+# refused messages, parked CRM jobs, function errors, finalization lag and
+# backlog. Every runbook names a `sessionctl` command that works against
+# the deployed environment (tests/terraform holds each to a tested command).
 
 locals {
   function_logs = {
@@ -8,6 +10,26 @@ locals {
       "resource.labels.service_name=\"${local.prefix}${replace(name, "_", "-")}\"",
     ])
   }
+
+  # How a runbook points sessionctl at this environment (docs/deploy.md).
+  sessionctl = "sessionctl --env ${var.environment}"
+
+  notification_channels = concat(
+    var.alerting.notification_channels,
+    [for c in google_monitoring_notification_channel.email : c.id],
+  )
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each     = toset(var.alerting.emails)
+  project      = var.project_id
+  display_name = "${local.prefix}session pipeline on-call: ${each.value}"
+  type         = "email"
+  labels = {
+    email_address = each.value
+  }
+  user_labels = local.labels
+  depends_on  = [google_project_service.this]
 }
 
 # Seconds from a session's due time to its files being written; the
@@ -68,14 +90,17 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   display_name          = "${local.prefix}session pipeline: dead-lettered messages"
   combiner              = "OR"
   severity              = "ERROR"
-  notification_channels = var.alerting.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = local.labels
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
       Messages exhausted their delivery attempts and were parked on a
-      dead-letter topic. Read them from the `*-dead-letter-hold`
-      subscription, fix the cause, then republish them (docs/deploy.md).
+      dead-letter topic; its `*-dead-letter-hold` subscription keeps them 7 days.
+      See them with `${local.sessionctl} holds list`, fix the cause (the
+      function's logs say why it failed), then put them back on their topic
+      with `${local.sessionctl} holds republish TRIGGER` (or drop them with
+      `${local.sessionctl} holds purge TRIGGER`).
     EOT
   }
   dynamic "conditions" {
@@ -106,14 +131,16 @@ resource "google_monitoring_alert_policy" "finalization_lag" {
   display_name          = "${local.prefix}session pipeline: finalization lag"
   combiner              = "OR"
   severity              = "WARNING"
-  notification_channels = var.alerting.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = local.labels
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
       Sessions are written late: the finalize workers fall behind (raise
       function_config.finalize_worker max_instances or concurrency) or keep
-      failing. Look at the finalize and finalize_worker functions' logs.
+      failing. `${local.sessionctl} status` prints the due sessions, the oldest
+      due age and the live claims; then read the finalize and finalize_worker
+      functions' logs.
     EOT
   }
   conditions {
@@ -159,14 +186,15 @@ resource "google_monitoring_alert_policy" "quarantined" {
   display_name          = "${local.prefix}session pipeline: quarantined events"
   combiner              = "OR"
   severity              = "WARNING"
-  notification_channels = var.alerting.notification_channels
+  notification_channels = local.notification_channels
   user_labels           = local.labels
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
       The ingest function rejected platform events (see the `reason`
       label). They are kept in the Firestore quarantine collection and can
-      be replayed with `sessionctl quarantine replay ID` once the cause is fixed.
+      be listed with `${local.sessionctl} quarantine list` and replayed with
+      `${local.sessionctl} quarantine replay ID` once the cause is fixed.
     EOT
   }
   conditions {
@@ -183,6 +211,227 @@ resource "google_monitoring_alert_policy" "quarantined" {
         alignment_period     = "300s"
         per_series_aligner   = "ALIGN_DELTA"
         cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+  depends_on = [google_project_service.this]
+}
+
+# --- CRM jobs refused for good ----------------------------------------------------------
+
+# The crm function gave up on a job (the CRM refused it, or it kept failing)
+# and kept it in the CRM dead letters; logged as "crm job dead-lettered".
+resource "google_logging_metric" "crm_refused" {
+  project = var.project_id
+  name    = "${local.prefix}crm-jobs-refused"
+  filter = join(" AND ", [
+    local.function_logs["crm"],
+    "jsonPayload.message=\"crm job dead-lettered\"",
+  ])
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "CRM jobs refused for good"
+  }
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "crm_refused" {
+  project               = var.project_id
+  display_name          = "${local.prefix}session pipeline: CRM jobs refused"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channels
+  user_labels           = local.labels
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The crm function gave up on CRM jobs: the CRM refused them or they kept
+      failing. `${local.sessionctl} crm dead-letters` lists them with the
+      error; once the cause is fixed (credentials, CRM rules, the CRM itself),
+      `${local.sessionctl} crm replay ID` sends one again.
+    EOT
+  }
+  conditions {
+    display_name = "more than ${var.alerting.crm_refused_per_5min} refused in 5 min"
+    condition_threshold {
+      filter = join(" AND ", [
+        "resource.type=\"cloud_run_revision\"",
+        "metric.type=\"logging.googleapis.com/user/${google_logging_metric.crm_refused.name}\"",
+      ])
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alerting.crm_refused_per_5min
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+  depends_on = [google_project_service.this]
+}
+
+# --- The finalizer's tick report: backlog and parked CRM jobs ---------------------------
+
+# Each tick logs "finalize tick" with batch_full (due sessions were left for
+# the next tick), then drains the parked CRM jobs and logs "crm parked jobs"
+# with oldest_parked_age_s.
+resource "google_logging_metric" "finalize_backlog" {
+  project = var.project_id
+  name    = "${local.prefix}finalize-ticks-with-backlog"
+  filter = join(" AND ", [
+    local.function_logs["finalize"],
+    "jsonPayload.message=\"finalize tick\"",
+    "jsonPayload.batch_full=true",
+  ])
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "Finalizer ticks that left due sessions behind"
+  }
+  depends_on = [google_project_service.this]
+}
+
+resource "google_logging_metric" "crm_parked_age" {
+  project = var.project_id
+  name    = "${local.prefix}crm-parked-oldest-age"
+  filter = join(" AND ", [
+    local.function_logs["finalize"],
+    "jsonPayload.message=\"crm parked jobs\"",
+    "jsonPayload.oldest_parked_age_s>=0",
+  ])
+  value_extractor = "EXTRACT(jsonPayload.oldest_parked_age_s)"
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "s"
+    display_name = "Age of the oldest parked CRM job"
+  }
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 32
+      growth_factor      = 1.5
+      scale              = 1
+    }
+  }
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "finalize_backlog" {
+  project               = var.project_id
+  display_name          = "${local.prefix}session pipeline: finalize backlog"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.notification_channels
+  user_labels           = local.labels
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      Every tick for a while had more due sessions than one batch
+      (pipeline.finalize_batch_size): the finalizer falls behind.
+      `${local.sessionctl} status` prints the due sessions and the oldest due
+      age; raise finalize_batch_size or the finalize function's size if it grows.
+    EOT
+  }
+  conditions {
+    display_name = "due sessions left behind for ${var.alerting.finalize_backlog_seconds}s"
+    condition_threshold {
+      filter = join(" AND ", [
+        "resource.type=\"cloud_run_revision\"",
+        "metric.type=\"logging.googleapis.com/user/${google_logging_metric.finalize_backlog.name}\"",
+      ])
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "${var.alerting.finalize_backlog_seconds}s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+  depends_on = [google_project_service.this]
+}
+
+resource "google_monitoring_alert_policy" "crm_parked_age" {
+  project               = var.project_id
+  display_name          = "${local.prefix}session pipeline: parked CRM jobs waiting"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.notification_channels
+  user_labels           = local.labels
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      A CRM job has been parked (waiting for its session to be known) longer
+      than ${var.alerting.crm_parked_age_seconds}s: its session's events may
+      never arrive. `${local.sessionctl} status` prints the parked jobs and
+      the oldest age; `${local.sessionctl} show SESSION_ID` shows whether the
+      session is known.
+    EOT
+  }
+  conditions {
+    display_name = "oldest parked job older than ${var.alerting.crm_parked_age_seconds}s"
+    condition_threshold {
+      filter = join(" AND ", [
+        "resource.type=\"cloud_run_revision\"",
+        "metric.type=\"logging.googleapis.com/user/${google_logging_metric.crm_parked_age.name}\"",
+      ])
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.alerting.crm_parked_age_seconds
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_DELTA"
+        cross_series_reducer = "REDUCE_PERCENTILE_99"
+      }
+    }
+  }
+  depends_on = [google_project_service.this]
+}
+
+# --- Function errors --------------------------------------------------------------------
+
+# Requests a function answered with 5xx: an exception (a transient failure
+# the message is retried for), a timeout or a crash. Built-in Cloud Run metric.
+resource "google_monitoring_alert_policy" "function_errors" {
+  project               = var.project_id
+  display_name          = "${local.prefix}session pipeline: function errors"
+  combiner              = "OR"
+  severity              = "ERROR"
+  notification_channels = local.notification_channels
+  user_labels           = local.labels
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      A function keeps failing (HTTP 5xx: exceptions, timeouts, crashes); its
+      messages are redelivered and end in a dead-letter hold if it goes on.
+      `${local.sessionctl} status` prints the backlog and the dead letters
+      waiting; the function's logs (Cloud Run service of the condition) say why.
+    EOT
+  }
+  dynamic "conditions" {
+    for_each = local.functions
+    content {
+      display_name = "${local.prefix}${conditions.key}: over ${var.alerting.function_errors_per_5min} errors in 5 min"
+      condition_threshold {
+        filter = join(" AND ", [
+          "resource.type=\"cloud_run_revision\"",
+          "resource.labels.service_name=\"${local.prefix}${conditions.key}\"",
+          "metric.type=\"run.googleapis.com/request_count\"",
+          "metric.labels.response_code_class=\"5xx\"",
+        ])
+        comparison      = "COMPARISON_GT"
+        threshold_value = var.alerting.function_errors_per_5min
+        duration        = "0s"
+        aggregations {
+          alignment_period     = "300s"
+          per_series_aligner   = "ALIGN_DELTA"
+          cross_series_reducer = "REDUCE_SUM"
+        }
       }
     }
   }

@@ -34,7 +34,7 @@ output "push_service_account" {
 output "secrets" {
   description = "CRM credential secrets, by environment variable; add their versions with gcloud."
   value = {
-    for k, s in google_secret_manager_secret.crm : k => s.secret_id
+    for k, s in data.google_secret_manager_secret.crm : k => s.secret_id
   }
 }
 
@@ -46,4 +46,29 @@ output "source_bucket" {
 output "topics" {
   description = "Topic ids by role; publishers of platform events use `events`."
   value       = { for k, t in google_pubsub_topic.this : k => t.id }
+}
+
+output "operator" {
+  description = <<-EOT
+    What `sessionctl --env ENV` needs to reach this environment (it reads
+    `terraform output -json operator`): project, database, collections,
+    topics, bucket, the dead-letter holds and where their messages came from.
+  EOT
+  value = {
+    environment        = var.environment
+    project_id         = var.project_id
+    firestore_database = google_firestore_database.this.name
+    bucket             = google_storage_bucket.files.name
+    object_prefix      = var.pipeline.object_prefix
+    collections        = local.collections
+    topics             = local.topics
+    finalize_delay     = var.pipeline.finalize_delay_seconds
+    # trigger -> the hold subscription and the topic its messages go back to.
+    holds = {
+      for k, t in local.triggers : k => {
+        subscription = google_pubsub_subscription.dead_letter[k].name
+        topic        = local.topics[t.topic]
+      }
+    }
+  }
 }

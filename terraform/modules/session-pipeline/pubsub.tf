@@ -18,9 +18,12 @@ resource "google_pubsub_topic" "this" {
   project  = var.project_id
   name     = each.value
   labels   = local.labels
-  # Lets an operator seek a subscription back after a bad deploy.
-  message_retention_duration = var.pubsub.topic_retention
-  depends_on                 = [google_project_service.this]
+  # Lets an operator seek a subscription back after a bad deploy; ticks are
+  # worthless once the next one came, so that topic keeps them briefly.
+  message_retention_duration = (
+    each.key == "ticks" ? var.pubsub.tick_retention : var.pubsub.topic_retention
+  )
+  depends_on = [google_project_service.this]
 }
 
 # Subscription names follow the local stack: <topic>-<function>.
@@ -30,6 +33,24 @@ locals {
   }
   # Redelivery backoff: one file read here and by the local stack, so both back off alike.
   retry_policy = jsondecode(file("${path.module}/retry_policy.json"))
+
+  # Delivery settings per trigger: ticks are sized to the one-minute period
+  # (variables.tf, pubsub.tick_*), everything else to outlast a burst.
+  delivery = {
+    for k, t in local.triggers : k => (
+      t.topic == "ticks"
+      ? {
+        retention       = var.pubsub.tick_retention
+        maximum_backoff = var.pubsub.tick_maximum_backoff
+        attempts        = var.pubsub.tick_delivery_attempts
+      }
+      : {
+        retention       = var.pubsub.message_retention
+        maximum_backoff = coalesce(var.pubsub.maximum_backoff, local.retry_policy.maximum_backoff)
+        attempts        = var.pubsub.max_delivery_attempts
+      }
+    )
+  }
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -68,18 +89,18 @@ resource "google_pubsub_subscription" "push" {
   ack_deadline_seconds = min(
     600, var.function_config[each.value.function].timeout_seconds + 30
   )
-  message_retention_duration = var.pubsub.message_retention
+  message_retention_duration = local.delivery[each.key].retention
   retain_acked_messages      = false
   expiration_policy {
     ttl = "" # never expires, however quiet the topic
   }
   retry_policy {
     minimum_backoff = coalesce(var.pubsub.minimum_backoff, local.retry_policy.minimum_backoff)
-    maximum_backoff = coalesce(var.pubsub.maximum_backoff, local.retry_policy.maximum_backoff)
+    maximum_backoff = local.delivery[each.key].maximum_backoff
   }
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id
-    max_delivery_attempts = var.pubsub.max_delivery_attempts
+    max_delivery_attempts = local.delivery[each.key].attempts
   }
   push_config {
     # The topic in the path becomes the CloudEvent's source.

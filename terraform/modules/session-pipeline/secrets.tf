@@ -1,7 +1,6 @@
-# Secret Manager secrets of the CRM credentials. Terraform creates the
-# secrets only: their values are added outside Terraform
-# (`gcloud secrets versions add`, see docs/deploy.md), so they never reach
-# the state. The crm function reads each as a secret environment variable.
+# Secret Manager secrets of the CRM credentials. Their values never pass
+# through Terraform (nor its state); the crm function reads each as a secret
+# environment variable at the version pinned in var.secret_versions.
 
 locals {
   # Every credential the code reads (shared.config.Settings), by environment
@@ -22,14 +21,21 @@ locals {
   }
 }
 
-resource "google_secret_manager_secret" "crm" {
-  for_each            = local.crm_secrets
-  project             = var.project_id
-  secret_id           = "${local.prefix}${each.value}"
-  labels              = local.labels
-  deletion_protection = var.deletion_protection
-  replication {
-    auto {}
+# The secrets are made, with their first value, before the release that uses
+# them: `scripts/crm_secret.sh` (docs/deploy.md, "A new CRM credential"). So
+# the plan already finds them, and one build wires a new credential into the
+# function; a missing secret fails the plan, naming it, instead of the deploy.
+# Terraform only reads their metadata, never a value.
+data "google_secret_manager_secret" "crm" {
+  for_each  = local.crm_secrets
+  project   = var.project_id
+  secret_id = "${local.prefix}${each.value}"
+}
+
+# Earlier versions created the secrets here: forget them without deleting them.
+removed {
+  from = google_secret_manager_secret.crm
+  lifecycle {
+    destroy = false
   }
-  depends_on = [google_project_service.this]
 }

@@ -1,14 +1,24 @@
 variable "alerting" {
   description = "Alert policies: where they notify and when they fire."
   type = object({
-    # Monitoring notification channel ids
-    # (projects/P/notificationChannels/N); empty: alerts show in the console.
+    # Monitoring notification channel ids (projects/P/notificationChannels/N).
     notification_channels = optional(list(string), [])
+    # E-mail addresses that get a notification channel made here.
+    # Outside dev, channels or e-mails must name at least one recipient.
+    emails = optional(list(string), [])
     # 95th percentile finalization lag, and the age of the oldest
     # unacknowledged tick, above which the lag policy fires.
     finalization_lag_seconds = optional(number, 600)
     # Quarantined events per 5 minutes above which the policy fires.
     quarantined_per_5min = optional(number, 0)
+    # CRM jobs refused for good (dead-lettered) per 5 minutes above which the policy fires.
+    crm_refused_per_5min = optional(number, 0)
+    # Age of the oldest parked CRM job (waiting for its session) above which the policy fires.
+    crm_parked_age_seconds = optional(number, 3600)
+    # Failed requests (HTTP 5xx: errors, timeouts, crashes) per function per 5 minutes.
+    function_errors_per_5min = optional(number, 5)
+    # Sessions due but left for the next tick (a full batch) for this long: backlog.
+    finalize_backlog_seconds = optional(number, 300)
   })
   default  = {}
   nullable = false
@@ -17,8 +27,19 @@ variable "alerting" {
     error_message = "finalization_lag_seconds must be at least 60."
   }
   validation {
-    condition     = var.alerting.quarantined_per_5min >= 0
-    error_message = "quarantined_per_5min must not be negative."
+    condition = alltrue([
+      for n in [
+        var.alerting.quarantined_per_5min, var.alerting.crm_refused_per_5min,
+        var.alerting.function_errors_per_5min,
+      ] : n >= 0
+    ])
+    error_message = "The per-5-minute thresholds must not be negative."
+  }
+  validation {
+    condition = (
+      var.alerting.crm_parked_age_seconds >= 60 && var.alerting.finalize_backlog_seconds >= 60
+    )
+    error_message = "crm_parked_age_seconds and finalize_backlog_seconds must be at least 60."
   }
   validation {
     condition = alltrue([
@@ -26,6 +47,20 @@ variable "alerting" {
       can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))
     ])
     error_message = "Notification channels are projects/P/notificationChannels/N."
+  }
+  validation {
+    condition = alltrue([
+      for e in var.alerting.emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))
+    ])
+    error_message = "alerting.emails must be e-mail addresses."
+  }
+  validation {
+    # Alerts nobody receives are not alerts: only dev may go without.
+    condition = (
+      var.environment == "dev"
+      || length(var.alerting.notification_channels) + length(var.alerting.emails) > 0
+    )
+    error_message = "Outside dev, set alerting.notification_channels or alerting.emails (who is paged)."
   }
 }
 
@@ -106,6 +141,16 @@ variable "enable_apis" {
   type        = bool
   default     = true
   nullable    = false
+}
+
+variable "environment" {
+  description = "dev, staging or prod: labels, and what the validations require (alert recipients outside dev)."
+  type        = string
+  nullable    = false
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
 }
 
 variable "event_publishers" {
@@ -191,18 +236,24 @@ variable "firestore" {
 }
 
 variable "function_config" {
-  description = "Sizing of each function; the defaults suit a few hundred sessions a minute."
+  description = <<-EOT
+    Sizing of each function; the defaults suit a few hundred sessions a minute.
+    concurrency = requests one instance serves at once (above 1 needs cpu >= 1;
+    the functions framework serves 4 threads per CPU, so keep it <= 4 x cpu).
+  EOT
   type = object({
     crm = optional(object({
+      cpu             = optional(string, "0.5")
       memory          = optional(string, "256M")
+      concurrency     = optional(number, 1)
       timeout_seconds = optional(number, 120)
       # Bounds the request rate towards the CRM.
       max_instances = optional(number, 5)
       min_instances = optional(number, 0)
-      concurrency   = optional(number, 1)
     }), {})
     # The tick: reads the due sessions a page at a time and publishes jobs.
     finalize = optional(object({
+      cpu             = optional(string, "1")
       memory          = optional(string, "256M")
       timeout_seconds = optional(number, 300)
       max_instances   = optional(number, 3)
@@ -211,6 +262,7 @@ variable "function_config" {
     }), {})
     # The workers: capacity = max_instances x concurrency jobs at once.
     finalize_worker = optional(object({
+      cpu             = optional(string, "1")
       memory          = optional(string, "512M")
       timeout_seconds = optional(number, 300)
       max_instances   = optional(number, 100)
@@ -218,11 +270,12 @@ variable "function_config" {
       concurrency     = optional(number, 1)
     }), {})
     ingest = optional(object({
-      memory          = optional(string, "256M")
+      cpu             = optional(string, "1")
+      memory          = optional(string, "512M")
+      concurrency     = optional(number, 4)
       timeout_seconds = optional(number, 60)
       max_instances   = optional(number, 50)
       min_instances   = optional(number, 0)
-      concurrency     = optional(number, 1)
     }), {})
   })
   default  = {}
@@ -250,11 +303,19 @@ variable "function_config" {
     error_message = "memory is a size such as 256M or 1Gi."
   }
   validation {
-    # Above 1 request at a time a function needs a whole vCPU (set in functions.tf).
     condition = alltrue([
-      for f in values(var.function_config) : f.concurrency >= 1 && f.concurrency <= 80
+      for f in values(var.function_config) :
+      can(tonumber(f.cpu)) && try(tonumber(f.cpu) > 0 && tonumber(f.cpu) <= 8, false)
     ])
-    error_message = "concurrency must be between 1 and 80."
+    error_message = "cpu is a number of vCPUs such as 0.5, 1 or 2 (at most 8)."
+  }
+  validation {
+    condition = alltrue([
+      for f in values(var.function_config) :
+      f.concurrency >= 1 && f.concurrency <= 1000
+      && (f.concurrency == 1 || try(tonumber(f.cpu) >= 1, false))
+    ])
+    error_message = "concurrency is 1-1000, and above 1 needs cpu >= 1."
   }
 }
 
@@ -373,8 +434,10 @@ variable "project_id" {
 variable "pubsub" {
   description = "Delivery to the functions: retries, dead-lettering, retention."
   type = object({
-    # Deliveries before a message goes to the dead-letter topic (5-100).
-    max_delivery_attempts = optional(number, 10)
+    # Deliveries before a message goes to the dead-letter topic (5-100). High
+    # enough that a burst (instances scaling up, 429s) does not park valid
+    # events: 20 attempts with 10-600 s backoff is over 2 hours of retrying.
+    max_delivery_attempts = optional(number, 20)
     # Redelivery backoff bounds (0-600s each); unset: retry_policy.json, which the
     # local stack's subscriptions use too.
     minimum_backoff = optional(string)
@@ -383,6 +446,13 @@ variable "pubsub" {
     message_retention = optional(string, "604800s")
     # How long topics keep messages for seeking back (10 min - 31 days).
     topic_retention = optional(string, "86400s")
+    # Ticks: each stands for "finalize what is due now" and the next comes a
+    # minute later, so an old tick is worth nothing. Kept 10 minutes (the
+    # minimum), retried within a minute, dead-lettered after 5 (the minimum):
+    # after an outage a handful of ticks run, not a day's worth.
+    tick_retention         = optional(string, "600s")
+    tick_maximum_backoff   = optional(string, "60s")
+    tick_delivery_attempts = optional(number, 5)
   })
   default  = {}
   nullable = false
@@ -395,17 +465,25 @@ variable "pubsub" {
   }
   validation {
     condition = alltrue([
-      for d in [var.pubsub.minimum_backoff, var.pubsub.maximum_backoff] :
+      for d in [var.pubsub.minimum_backoff, var.pubsub.maximum_backoff, var.pubsub.tick_maximum_backoff] :
       d == null ? true : try(tonumber(trimsuffix(d, "s")) <= 600 && endswith(d, "s"), false)
     ])
     error_message = "Backoffs are durations such as 10s, at most 600s."
   }
   validation {
     condition = alltrue([
-      for d in [var.pubsub.message_retention, var.pubsub.topic_retention] :
+      for d in [var.pubsub.message_retention, var.pubsub.topic_retention, var.pubsub.tick_retention] :
       try(tonumber(trimsuffix(d, "s")) >= 600 && endswith(d, "s"), false)
     ])
     error_message = "Retentions are durations such as 86400s, at least 600s."
+  }
+  validation {
+    condition = (
+      var.pubsub.tick_delivery_attempts >= 5 && var.pubsub.tick_delivery_attempts <= 100
+      && try(tonumber(trimsuffix(var.pubsub.tick_retention, "s")) <= 3600, false)
+      && try(tonumber(trimsuffix(var.pubsub.tick_maximum_backoff, "s")) <= 60, false)
+    )
+    error_message = "Ticks: 5-100 attempts, retention at most 3600s, maximum backoff at most 60s (the tick period)."
   }
 }
 
