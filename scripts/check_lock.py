@@ -39,13 +39,26 @@ def read_lock(path: Path) -> dict[str, str]:
     return pins
 
 
+def _extra(project: dict, name: str, seen: set[str]) -> list[Requirement]:
+    """The requirements of one extra, following ``<this project>[other]`` references."""
+    seen.add(name)
+    own = canonicalize_name(project["name"])
+    out: list[Requirement] = []
+    for line in project.get("optional-dependencies", {}).get(name, []):
+        req = Requirement(line)
+        if canonicalize_name(req.name) != own:
+            out.append(req)
+            continue
+        for extra in sorted(req.extras - seen):
+            out += _extra(project, extra, seen)
+    return out
+
+
 def lock_findings(repo: Path = REPO) -> list[str]:
     """One sentence per problem; empty when both locks fit pyproject.toml."""
     project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     runtime = [Requirement(r) for r in project.get("dependencies", [])]
-    dev = runtime + [
-        Requirement(r) for r in project.get("optional-dependencies", {}).get("dev", [])
-    ]
+    dev = runtime + _extra(project, "dev", set())
     findings: list[str] = []
     locks: dict[str, dict[str, str]] = {}
     for name, wanted in (("runtime.txt", runtime), ("dev.txt", dev)):
