@@ -20,13 +20,14 @@ from sessionctl.commands import (
     feed,
     local,
     offline,
+    operate,
     quarantine,
     report,
     show,
 )
 from shared.config import SettingsError
 
-COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, report, completion)
+COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, report, operate, completion)
 
 
 @click.group(
@@ -38,7 +39,19 @@ COMMAND_MODULES = (local, feed, offline, demo, show, quarantine, crm, report, co
     type=click.Path(file_okay=False, path_type=Path),
     help="where the local stack keeps its state (default: $SESSIONCTL_STATE_DIR or .sessionctl)",
 )
-def cli(state_dir: Path | None) -> None:
+@click.option(
+    "--env",
+    metavar="NAME",
+    help="act on deployed environment NAME (terraform/environments/NAME outputs) "
+    "instead of the local stack; credentials: Application Default Credentials",
+)
+@click.option(
+    "--outputs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="act on the environment described by FILE (`terraform output -json operator`)",
+)
+@click.option("--project", metavar="ID", help="act on project ID with Terraform's default names")
+def cli(state_dir: Path | None, env: str | None, outputs: Path | None, project: str | None) -> None:
     """Run, feed and inspect the pipeline, locally or from files."""
 
 

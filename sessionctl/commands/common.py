@@ -59,8 +59,66 @@ def harness() -> Iterator[None]:
         ) from None
 
 
+def deployed_target(ctx: click.Context):
+    """The environment named by ``--env``/``--outputs``/``--project``, or None (local stack)."""
+    from sessionctl import target
+
+    root = ctx.find_root()
+    params = (root.params or {}) if root else {}
+    chosen = [o for o in ("env", "outputs", "project") if params.get(o)]
+    if len(chosen) > 1:
+        raise click.UsageError(f"give one of --env, --outputs, --project (got {', '.join(chosen)})")
+    try:
+        if params.get("env"):
+            return target.from_environment(params["env"])
+        if params.get("outputs"):
+            return target.from_file(params["outputs"])
+        if params.get("project"):
+            return target.from_project(params["project"])
+    except target.TargetError as exc:
+        raise click.ClickException(str(exc)) from None
+    return None
+
+
+def use_target(ctx: click.Context, *, deployed_only: bool = False):
+    """The deployed environment asked for (settings pointed at it), else the local stack's."""
+    from sessionctl import target
+
+    deployed = deployed_target(ctx)
+    if deployed is None:
+        if deployed_only:
+            raise click.UsageError(
+                "this command needs a deployed environment: sessionctl --env NAME "
+                "(or --outputs FILE, or --project ID) ..."
+            )
+        stack = use_stack(ctx)
+        env = stack.env()
+        deployed = target.Deployed(
+            name="local stack",
+            project=stack.project,
+            topics=dict(stack.topics),
+            bucket=stack.bucket,
+            finalize_delay_seconds=int(env.get("FINALIZE_DELAY_SECONDS", "900")),
+            crm_kind=env.get("CRM__KIND", "none"),
+            webhook=bool(env.get("WEBHOOK_URL")),
+        )
+        return deployed
+    try:
+        return target.activate(deployed)
+    except target.TargetError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def use_stack(ctx: click.Context):
-    """Point this process's clients and settings at the running local stack."""
+    """Point this process's clients and settings at the deployed environment, else the local stack.
+
+    With ``--env``/``--outputs``/``--project`` the same commands reach a project
+    (Application Default Credentials) or, with the ``*_EMULATOR_HOST`` variables set,
+    emulators standing in for one; no local stack file is read then.
+    """
+    deployed = deployed_target(ctx)
+    if deployed is not None:  # needs no development harness
+        return use_target(ctx)
     with harness():
         from devstack.local_stack import StackError, load_stack
 

@@ -63,6 +63,11 @@ output "operator" {
     collections        = local.collections
     topics             = local.topics
     finalize_delay     = var.pipeline.finalize_delay_seconds
+    # Whether a finalized session gets a CRM record or a webhook post (smoke waits for it).
+    crm = {
+      kind    = try(var.crm.settings.kind, "none")
+      webhook = var.crm.webhook_url != ""
+    }
     # trigger -> the hold subscription and the topic its messages go back to.
     holds = {
       for k, t in local.triggers : k => {
