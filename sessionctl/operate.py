@@ -102,7 +102,7 @@ def status(target: Deployed, *, now: datetime | None = None, progress: Progress 
         stats = parked_stats(now)
         parked, parked_age = stats.count, stats.oldest_age_seconds
     crm_dead = len(records.dead_letters(include_replayed=False))
-    quarantined = len(bootstrap.store().list_quarantine(include_replayed=False))
+    quarantined = len(bootstrap.quarantine().list_quarantine(include_replayed=False))
 
     holds = {}
     for key, hold in sorted(target.holds.items()):
@@ -383,19 +383,21 @@ def smoke(
         future = publisher.publish(events_topic, raw, session_id=session_id)
         result.message_ids.append(future.result(timeout=60))
 
-    store = bootstrap.store()
+    from sessionctl.probe import local_probe
+
+    probe = local_probe()
     try:
         keys = [(session_id, f"{session_id}-{n:03d}") for n in (1, 2, 3)]
 
         def stored() -> bool:
-            if store.quarantined(result.message_ids):
+            if probe.quarantined(result.message_ids):
                 reasons = [
                     f"{r.reason}: {r.detail}"
-                    for r in store.list_quarantine(include_replayed=True)
+                    for r in bootstrap.quarantine().list_quarantine(include_replayed=True)
                     if r.id in result.message_ids
                 ]
                 raise RuntimeError(f"smoke session {session_id} was quarantined: {reasons}")
-            return store.stored(keys) == len(keys)
+            return probe.stored(keys) == len(keys)
 
         wait("the events to be stored", stored)
         if tick:

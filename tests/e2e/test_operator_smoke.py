@@ -71,8 +71,10 @@ def test_smoke_publishes_waits_for_file_and_crm_then_cleans_up(e2e_stack, as_dep
         from shared import bootstrap
 
         assert bootstrap.files().read(f"metadata-{session_id}.json") is None
-        assert bootstrap.store().session_doc(session_id) is None
-        assert bootstrap.store().load_events(session_id) == []
+        from sessionctl.probe import local_probe
+
+        assert local_probe().session_doc(session_id) is None
+        assert bootstrap.events().load_events(session_id) == []
 
 
 def test_publish_and_show_reach_the_environment(e2e_stack, as_deployed, capsys, tmp_path):

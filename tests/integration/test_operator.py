@@ -23,9 +23,12 @@ from sessionctl.cli import main as sessionctl
 from sessionctl.target import TRIGGERS
 from shared import bootstrap
 from shared.adapters.firestore_crm import FirestoreCrmRecords
-from shared.adapters.firestore_store import FirestoreStore, QuarantineRecord
+from shared.adapters.firestore_events import FirestoreEvents
+from shared.adapters.firestore_quarantine import FirestoreQuarantine
+from shared.adapters.firestore_schedule import FirestoreSchedule
 from shared.config import get_settings
 from shared.domain.events import parse_event
+from shared.ports import QuarantineRecord
 
 pytestmark = pytest.mark.emulators
 
@@ -160,19 +163,29 @@ def _pull(deployed: dict, subscription: str, expect: int) -> list:
     return got
 
 
-def _store(deployed: dict) -> FirestoreStore:
-    return FirestoreStore(
-        deployed["db"],
-        sessions=deployed["collections"]["sessions"],
-        quarantine=deployed["collections"]["quarantine"],
-    )
+class _Store:
+    """The adapters a deployment's functions write with, on this environment's collections."""
+
+    def __init__(self, deployed: dict) -> None:
+        sessions = deployed["collections"]["sessions"]
+        self.events = FirestoreEvents(deployed["db"], sessions=sessions)
+        self.schedule = FirestoreSchedule(deployed["db"], sessions=sessions)
+        self.quarantine = FirestoreQuarantine(
+            deployed["db"], collection=deployed["collections"]["quarantine"]
+        )
 
 
-def _due_session(store: FirestoreStore, session_id: str, ended: datetime) -> None:
+def _store(deployed: dict) -> _Store:
+    return _Store(deployed)
+
+
+def _due_session(store: _Store, session_id: str, ended: datetime) -> None:
     for raw in operate.smoke_session(session_id, ended):
         event = parse_event(raw)
-        store.add_event(event)
-        store.note_event(event, delay=timedelta(seconds=900), stuck_timeout=timedelta(days=1))
+        store.events.add_event(event)
+        store.schedule.note_event(
+            event, delay=timedelta(seconds=900), stuck_timeout=timedelta(days=1)
+        )
 
 
 def _dead_letters(deployed: dict, count: int) -> list[str]:
@@ -199,8 +212,8 @@ def test_status_prints_the_backlog_of_the_environment(deployed, capsys) -> None:
     _due_session(store, "due-old", now - timedelta(minutes=20))  # due 5 min ago
     _due_session(store, "due-new", now - timedelta(minutes=16))  # due 1 min ago
     _due_session(store, "not-yet", now - timedelta(minutes=5))  # due in 10 min
-    assert store.claim("due-new", now, timedelta(minutes=2)) is not None
-    store.quarantine(
+    assert store.schedule.claim("due-new", now, timedelta(minutes=2)) is not None
+    store.quarantine.keep(
         QuarantineRecord("q-1", b"{bad", {}, "invalid_json", "line 1", received_at=now)
     )
     FirestoreCrmRecords(
@@ -282,7 +295,7 @@ def test_an_unknown_trigger_is_one_clear_line(deployed, capsys) -> None:
 def test_quarantine_list_and_replay_reach_the_environment(deployed, capsys) -> None:
     store = _store(deployed)
     fixed = operate.smoke_session("q-session", datetime.now(UTC))[0]
-    store.quarantine(
+    store.quarantine.keep(
         QuarantineRecord(
             "msg-7",
             b'{"spec": 1}',
@@ -301,7 +314,7 @@ def test_quarantine_list_and_replay_reach_the_environment(deployed, capsys) -> N
     assert code == 0, err
     (message,) = _pull(deployed, deployed["taps"]["events"], 1)
     assert message.data == fixed
-    assert store.get_quarantine("msg-7").replayed_as == message.message_id
+    assert store.quarantine.get_quarantine("msg-7").replayed_as == message.message_id
 
 
 def test_crm_dead_letters_and_replay_reach_the_environment(deployed, capsys) -> None:
