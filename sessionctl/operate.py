@@ -400,13 +400,25 @@ def smoke(
             return probe.stored(keys) == len(keys)
 
         wait("the events to be stored", stored)
-        if tick:
-            ticks = publisher.topic_path(target.project, target.topics["ticks"])
-            progress("publishing a tick (the scheduler's comes within the minute anyway)")
-            publisher.publish(ticks, b"{}").result(timeout=60)
+
+        def due() -> bool:  # ingest notes the schedule just after storing the events
+            schedule = probe.schedule(session_id)
+            return bool(schedule and schedule.pending and schedule.due_at <= datetime.now(UTC))
+
+        wait("the session to be due", due)
         files = bootstrap.files()
         name = metadata_name(settings.object_prefix, session_id)
-        wait(f"gs://{files.bucket_name}/{name}", lambda: files.read(name))
+        ticks = publisher.topic_path(target.project, target.topics["ticks"])
+        last_tick = [0.0]
+
+        def written() -> object:
+            # A tick now and every 20 s (ticks are idempotent; Cloud Scheduler's come too).
+            if tick and time.monotonic() - last_tick[0] > 20:
+                publisher.publish(ticks, b"{}").result(timeout=60)
+                last_tick[0] = time.monotonic()
+            return files.read(name)
+
+        wait(f"gs://{files.bucket_name}/{name}", written)
         result.file = f"gs://{files.bucket_name}/{name}"
         stream = datastream_name(settings.object_prefix, session_id)
         if files.read(stream):

@@ -120,8 +120,8 @@ def smoke(
     1. publishes a short valid session (smoke-<time>-<random>) to the events topic,
        ended finalize_delay + 1 minute ago, so it is due at the next tick;
     2. waits until ingest stored it (fails at once if it was quarantined);
-    3. publishes a tick (--no-tick: waits for Cloud Scheduler's) and waits for its
-       metadata file in the bucket;
+    3. once the session is due, publishes a tick (again every 20 s; --no-tick: relies
+       on Cloud Scheduler's) and waits for its metadata file in the bucket;
     4. waits for its CRM record (or webhook delivery) when the environment has a CRM;
     5. prints where they are, then deletes the file and the session's state
        (--keep leaves them; a record made in an external CRM stays there).
