@@ -99,3 +99,14 @@ def test_each_runbook_command_exists_and_has_an_emulator_test(command: str) -> N
         file, name = test.split("::")
         tree = ast.parse((REPO / file).read_text())
         assert name in {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}, test
+
+
+def test_every_log_message_a_metric_counts_is_logged_by_the_code() -> None:
+    text = MONITORING.read_text()
+    messages = re.findall(r'jsonPayload\.message=\\"([^"\\]+)\\"', text)
+    assert {"finalize tick", "crm parked jobs", "crm job dead-lettered"} <= set(messages)
+    code = "\n".join(
+        p.read_text() for d in ("shared", "functions") for p in (REPO / d).rglob("*.py")
+    )
+    for message in messages:
+        assert f'"{message}"' in code, f"monitoring.tf counts {message!r}, which nothing logs"
