@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 PYTHON_VERSION="${PYTHON_VERSION:-3.11.18}"
 BOOT="${BOOT_VENV:-/tmp/uv-boot}"
+# Inside the work tree: Cloud Build keeps /workspace from step to step, so the .venv made
+# on this interpreter still works in the later steps (stage, smoke).
+export UV_PYTHON_INSTALL_DIR="${UV_PYTHON_INSTALL_DIR:-$PWD/.python}"
 
 # The uv pin with its hashes, cut out of the dev lock.
 pin="$(mktemp)"
