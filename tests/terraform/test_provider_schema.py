@@ -110,8 +110,8 @@ def test_a_computed_only_attribute_set_is_reported(broken) -> None:
 def test_an_argument_in_the_wrong_block_is_reported(broken) -> None:
     tf = broken(
         f"{MODULE}/pubsub.tf",
-        "minimum_backoff = var.pubsub.minimum_backoff",
-        "minimum_backoff = var.pubsub.minimum_backoff\n    max_delivery_attempts = 5",
+        "maximum_backoff = local.delivery[each.key].maximum_backoff",
+        "maximum_backoff = local.delivery[each.key].maximum_backoff\n    max_delivery_attempts = 5",
     )
     assert any(
         "push.retry_policy" in f and "'max_delivery_attempts': no such argument" in f
