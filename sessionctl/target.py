@@ -34,6 +34,7 @@ TRIGGERS: dict[str, tuple[str, str]] = {
     "crm_crm_jobs": ("crm_jobs", "crm"),
     "crm_finalized": ("finalized", "crm"),
     "finalize_ticks": ("ticks", "finalize"),
+    "finalize_worker_jobs": ("finalize_jobs", "finalize_worker"),
     "ingest_events": ("events", "ingest"),
 }
 
@@ -46,6 +47,7 @@ _COLLECTION_SETTINGS = {
     "CRM_DEAD_LETTERS_COLLECTION": "crm_dead_letters",
 }
 _TOPIC_SETTINGS = {
+    "FINALIZE_JOBS_TOPIC": "finalize_jobs",
     "EVENTS_TOPIC": "events",
     "TICKS_TOPIC": "ticks",
     "FINALIZED_TOPIC": "finalized",
@@ -161,6 +163,8 @@ def from_project(project: str) -> Deployed:
         "finalized": default("finalized_topic"),
         "crm_jobs": default("crm_jobs_topic"),
     }
+    if "finalize_jobs_topic" in Settings.model_fields:
+        topics["finalize_jobs"] = default("finalize_jobs_topic")
     holds = {
         key: Hold(key, f"{topics[topic]}-{function}-dead-letter-hold", topics[topic])
         for key, (topic, function) in TRIGGERS.items()

@@ -63,6 +63,7 @@ def deployed(emulators, tmp_path: Path) -> Iterator[dict]:
             "ticks": "finalize-ticks",
             "finalized": "session-finalized",
             "crm_jobs": "crm-jobs",
+            "finalize_jobs": "finalize-jobs",
         }.items()
     }
     holds = {
