@@ -20,7 +20,7 @@ from devstack.chaos.__main__ import render
 from devstack.chaos.plan import DEPENDENCIES, MODES, ChaosConfig
 from devstack.chaos.runner import run_chaos
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(3600)]
 
 
 def test_small_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
