@@ -1,7 +1,8 @@
 """Cloud Function ``finalize_worker``: one finalize job (a few due sessions) per request.
 
 Scales out with the jobs the tick publishes. Returns (ack) once every session of
-the job is written, found unchanged, deferred, or given back after a failure;
+the job is written, found unchanged, deferred, or given back after a failure, or
+when the job is malformed (logged; its sessions stay due for the next tick);
 raises (retry) only when the job's report cannot be recorded.
 """
 
@@ -10,15 +11,16 @@ import functions_framework
 from shared import bootstrap
 from shared.adapters.pubsub import message_from_cloud_event
 from shared.config import get_settings, settings_at_start
-from shared.messages import FinalizeJob
-from shared.service.finalize import finalize_job
+from shared.service.finalize import finalize_job, read_job
 
 settings_at_start()  # a wrong setting stops the instance here, in one log line
 
 
 @functions_framework.cloud_event
 def finalize_worker(cloud_event) -> None:
-    job = FinalizeJob.model_validate_json(message_from_cloud_event(cloud_event).data)
+    job = read_job(message_from_cloud_event(cloud_event).data)
+    if job is None:
+        return
     finalize_job(
         job,
         events=bootstrap.events(),

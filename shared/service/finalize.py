@@ -91,6 +91,25 @@ def finalize_due(
     return report
 
 
+def read_job(data: bytes) -> FinalizeJob | None:
+    """The job a tick handed out; ``None`` (one ERROR line) when it is not one.
+
+    Why not raise: a malformed job fails the same way on every delivery, so a retry
+    only delays its dead-lettering; the ticks that follow find its sessions still due.
+    """
+    try:
+        return FinalizeJob.model_validate_json(data)
+    except ValueError as bad:
+        log(
+            logger,
+            logging.ERROR,
+            "finalize job is malformed; acknowledged, its sessions stay due",
+            detail=str(bad).splitlines()[0][:300],
+            data=data[:200].decode("utf-8", "replace"),
+        )
+        return None
+
+
 def finalize_job(
     job: FinalizeJob,
     *,
