@@ -222,7 +222,7 @@ def _write_claimed(
     # past its lease (another took the session over meanwhile) learns it here, or from
     # ``holds`` just after, and then writes nothing more and announces nothing; the data
     # stream, written without precondition, therefore comes only from the claim's holder.
-    written = _write_metadata(files, name, rendered, claim, schedule, render)
+    written = _write_metadata(files, name, rendered, claim, schedule, render, publisher, settings)
     if written is None:
         return "skipped"
     generation, rendered = written
@@ -233,20 +233,7 @@ def _write_claimed(
     files.write(
         datastream_name(prefix, session_id), encode(rendered.datastream), if_generation_match=None
     )
-    notice = FinalizedNotice(
-        session_id=session_id,
-        version=version,
-        bucket=files.bucket_name,
-        metadata_object=name,
-        datastream_object=datastream_name(prefix, session_id),
-        metadata=rendered.metadata,
-    )
-    publisher.publish_json(
-        settings.finalized_topic,
-        notice.model_dump(),
-        session_id=session_id,
-        version=str(version),
-    )
+    _announce(publisher, files, settings, session_id, rendered.metadata)
     if not schedule.complete(
         claim, version=version, generation=generation, content_hash=rendered.content_hash
     ):
@@ -271,13 +258,18 @@ def _write_metadata(
     claim: Claim,
     schedule: ScheduleStore,
     render: Callable[[int], SessionFiles],
+    publisher: Publisher,
+    settings: Settings,
 ) -> tuple[int, SessionFiles] | None:
     """Write version N over generation G; after a crash, repair the N already there.
 
     ``None`` when this finalizer lost its claim: whoever holds it now writes. Returns the
     generation and what was written: version N + 1 when the N already there holds other
     content (an earlier attempt wrote and maybe announced it, then late events came), so
-    that one version never stands for two contents downstream.
+    that one version never stands for two contents downstream. That N is announced
+    first, with the content it holds: the earlier writer may have died, or lost its claim,
+    before announcing it, and every version written is announced (a repeat is harmless:
+    the same version, the same content, deduplicated downstream by session and version).
     """
     try:
         data = encode(rendered.metadata)
@@ -291,9 +283,36 @@ def _write_metadata(
         # place (same version). Other content: it is the next version.
         there = json.loads(current.data)
         if _stable(there) != _stable(rendered.metadata):
+            if isinstance(there.get("version"), int):
+                _announce(publisher, files, settings, claim.session_id, there)
             rendered = render(max(int(there.get("version") or 0), rendered.version) + 1)
         data = encode(rendered.metadata)
         return files.write(name, data, if_generation_match=current.generation), rendered
+
+
+def _announce(
+    publisher: Publisher,
+    files: FileSink,
+    settings: Settings,
+    session_id: str,
+    metadata: dict[str, Any],
+) -> None:
+    """Publish the ``session.finalized`` notice of the version ``metadata`` holds."""
+    prefix = settings.object_prefix
+    notice = FinalizedNotice(
+        session_id=session_id,
+        version=metadata["version"],
+        bucket=files.bucket_name,
+        metadata_object=metadata_name(prefix, session_id),
+        datastream_object=datastream_name(prefix, session_id),
+        metadata=metadata,
+    )
+    publisher.publish_json(
+        settings.finalized_topic,
+        notice.model_dump(),
+        session_id=session_id,
+        version=str(notice.version),
+    )
 
 
 def _stable(metadata: dict[str, Any]) -> dict[str, Any]:

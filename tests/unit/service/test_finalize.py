@@ -191,7 +191,10 @@ def test_a_crash_before_the_mark_then_late_events_give_the_next_version_not_a_se
     assert ports.tick(late_due).written == ["s1"]
     assert ports.metadata("s1")["version"] == 2
     assert (first["rating"], ports.metadata("s1")["rating"]) == (None, 4)
-    assert [n["version"] for n in ports.notices()] == [1, 2]
+    # Version 1 is announced again with the content it holds (the first finalizer may
+    # have died before announcing it), then version 2.
+    assert [n["version"] for n in ports.notices()] == [1, 1, 2]
+    assert ports.notices()[1]["metadata"] == ports.notices()[0]["metadata"] == first
     assert ports.schedule.schedule("s1").version == 2
     assert ports.tick(late_due + timedelta(minutes=1)).written == []
 
@@ -237,6 +240,36 @@ def test_a_finalizer_stalled_past_its_lease_writes_no_data_stream_and_announces_
     assert [n["version"] for n in ports.notices()] == [1]  # one notice, the holder's
     assert ports.metadata("s1")["version"] == 1
     assert ports.schedule.schedule("s1").version == 1
+
+
+def test_a_stale_write_with_other_content_is_announced_before_the_next_version(ports):
+    """A finalizer stalled past its lease wrote version 1 first; late events came, and the
+    holder, finding version 1 unlike what it renders, writes version 2. Version 1 is in
+    the bucket, so it is announced too, with its own content: no version is skipped
+    downstream, and none stands for two contents."""
+    script = handled_call("s1")
+    ports.ingest(script)
+    write = ports.files.write
+    stalled: list[str] = []
+
+    def stalling_write(name: str, data: bytes, *, if_generation_match: int | None) -> int:
+        generation = write(name, data, if_generation_match=if_generation_match)
+        if name.startswith("metadata-") and not stalled:
+            stalled.append(name)
+            script.at(2000).add("session.csat", {"rating": 4, "comment": "Great"})
+            ports.ingest(script, script.docs[-1:])
+            ports.wall.now += SETTINGS.claim_lease + timedelta(seconds=1)
+            late_due = script.last_at + SETTINGS.finalize_delay
+            assert ports.tick(late_due).written == ["s1"]  # the holder
+        return generation
+
+    ports.files.write = stalling_write
+    assert ports.tick(DUE).skipped == ["s1"]  # the stalled finalizer announces nothing
+    notices = ports.notices()
+    assert [n["version"] for n in notices] == [1, 2]
+    assert [n["metadata"]["rating"] for n in notices] == [None, 4]
+    assert ports.metadata("s1") == notices[1]["metadata"]
+    assert ports.schedule.schedule("s1").version == 2
 
 
 def test_the_file_carries_the_crm_record_once_it_is_known(ports):
