@@ -62,15 +62,14 @@ browser:
 	fi
 
 test: setup lint terraform-check browser
-	$(BIN)/pytest -q -m "not benchmark and not chaos"
+	$(BIN)/pytest -q -m "not benchmark"
 
 # The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker).
 bench: setup
 	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
 
 # The chaos run at full size (docs/chaos.md); chaos-small is the pytest run of tests/chaos
-# (about 200 sessions; CHAOS_SESSIONS= changes it), kept out of make test until it is proven
-# against the fan-out finalizer.
+# (about 200 sessions; CHAOS_SESSIONS= changes it), which make test runs too.
 SESSIONS ?= 1000
 SEED ?= 7
 chaos: setup
