@@ -95,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--out", type=Path, default=Path("build/chaos"))
     parser.add_argument("--bug", default="", help="a deliberate bug: no_generation_precondition")
-    parser.add_argument("--settle-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=ChaosConfig.settle_timeout,
+        help="seconds of settling at most (a backstop: a run where nothing moves for longer "
+        "than the retry policy's maximum backoff stops before)",
+    )
     args = parser.parse_args(argv)
     try:
         config = ChaosConfig(

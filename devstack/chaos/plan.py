@@ -55,7 +55,7 @@ class ChaosConfig:
     tick_every: float = 60.0  # a scheduler tick this often while the stream runs (as deployed)
     settle_poll: float = 10.0  # the oracle looks this often while settling (and ticks)
     quiet_seconds: float = 20.0  # settled must stay settled this long
-    settle_timeout: float = 3600.0  # a backstop: the stuck check below ends a stuck run
+    settle_timeout: float = 5400.0  # a backstop: the stuck check below ends a stuck run
     stuck_seconds: float | None = None  # settling stops once nothing moved this long
     # (default: the retry policy's maximum backoff and a minute: a redelivery may be due)
     stream_stall: float | None = None  # no ingest progress this long ends the run (default:

@@ -101,6 +101,7 @@ class _Run:
         self.instances: dict[str, list[Instance]] = {}
         self.publishers: list[subprocess.Popen[bytes]] = []
         self.ticks_sent = 0
+        self.last_tick = 0.0
         self.last_fault_end = 0.0
         self._stop_ticking = threading.Event()
         self._lock = threading.Lock()
@@ -372,6 +373,7 @@ class _Run:
             publish_tick(self.stack, self.now())
             with self._lock:
                 self.ticks_sent += 1
+                self.last_tick = time.monotonic()
 
     def _fire(self, fault: Fault) -> None:
         self.note(f"fault at {fault.at:.0%}: {fault.label()}")
@@ -455,7 +457,13 @@ class _Run:
                 # has done all it will do.
                 self.note(f"nothing moved for {stuck:.0f} s: stopping, not settled")
                 break
-            if verdict.pending_sessions or verdict.live_claims:
+            # Tick while sessions are due or claimed, and at the scheduler's cadence anyway:
+            # the tick also releases the parked CRM jobs, as the deployed one does.
+            if (
+                verdict.pending_sessions
+                or verdict.live_claims
+                or time.monotonic() - self.last_tick >= cfg.tick_every
+            ):
                 self._tick()
             time.sleep(cfg.settle_poll)
             verdict = oracle.check()
