@@ -80,10 +80,16 @@ def run_chaos(
     work_dir.mkdir(parents=True, exist_ok=True)
     _clean_up_after(work_dir)
     run = _Run(config, work_dir, log)
+    saved = dict(os.environ)  # the run points this process at its own stack
     try:
         return run.execute()
     finally:
         run.teardown()
+        # Give the caller its environment and clients back: a test session that goes on
+        # after this run must not talk to the stack the run has just stopped.
+        os.environ.clear()
+        os.environ.update(saved)
+        _reset_client_caches()
 
 
 class _Run:
