@@ -64,7 +64,8 @@ browser:
 test: setup lint terraform-check browser
 	$(BIN)/pytest -q -m "not benchmark"
 
-# The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker).
+# The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker;
+# BENCH_ONLY=P5,P7: only those figures).
 bench: setup
 	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
 

@@ -450,24 +450,38 @@ def table(report: dict[str, Any]) -> str:
 
 
 def run_all(
-    project: str, scale: Scale, fakes: Any | None, on_figure: Any = lambda report: None
+    project: str,
+    scale: Scale,
+    fakes: Any | None,
+    on_figure: Any = lambda report: None,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Every figure; ``on_figure(report)`` after each, so a long run leaves what it has."""
+    """Every figure (or those named in ``only``); ``on_figure(report)`` after each, so a
+    long run leaves what it has."""
     report: dict[str, Any] = {"scale": scale.name, "started_at": datetime.now(UTC).isoformat()}
-    found = ingest_figures(project, scale)
-    cost_input = found.pop("_cost_input")
-    report |= found
-    report |= cost_figure(cost_input)
-    on_figure(report)
-    report |= burst_figure(project)
-    on_figure(report)
-    report |= throughput_figure(project, scale)
-    on_figure(report)
-    report |= history_figure(project, scale)
-    on_figure(report)
-    report |= memory_figure(project, scale)
-    on_figure(report)
-    if fakes is not None and scale.crm_sessions:
+
+    def wanted(*names: str) -> bool:
+        return only is None or bool(only & set(names))
+
+    if wanted("P1", "P2", "cost"):
+        found = ingest_figures(project, scale)
+        cost_input = found.pop("_cost_input")
+        report |= found
+        report |= cost_figure(cost_input)
+        on_figure(report)
+    if wanted("P3"):
+        report |= burst_figure(project)
+        on_figure(report)
+    if wanted("P5"):
+        report |= throughput_figure(project, scale)
+        on_figure(report)
+    if wanted("P4"):
+        report |= history_figure(project, scale)
+        on_figure(report)
+    if wanted("P6"):
+        report |= memory_figure(project, scale)
+        on_figure(report)
+    if wanted("P7") and fakes is not None and scale.crm_sessions:
         report |= crm_figure(project, scale, fakes)
     report["finished_at"] = datetime.now(UTC).isoformat()
     on_figure(report)

@@ -32,13 +32,20 @@ def test_the_figures(emulators, fakes):  # noqa: F811
     def keep(report: dict) -> None:
         REPORT.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
 
-    report = figures.run_all(emulators.project, scale, fakes, on_figure=keep)
+    only = {n.strip() for n in os.environ.get("BENCH_ONLY", "").split(",") if n.strip()} or None
+    report = figures.run_all(emulators.project, scale, fakes, on_figure=keep, only=only)
     print("\n" + figures.table(report) + f"\n(written to {REPORT.resolve()})")
-    check_shape(report)
-    assert report["P1"]["value"] > 0.1
-    assert report["P2"]["writes_per_event"] < 2
-    assert report["P3"]["value"] == 0
-    assert report["P4"]["value"] < 5
-    assert report["P5"]["value"] > 0.01
-    assert report["P6"]["value"] < 3
-    assert report["P7"]["value"] > 0.5 and report["P7"]["duplicates"] == 0
+    if only is None:
+        check_shape(report)
+    floors = {
+        "P1": lambda f: f["value"] > 0.1,
+        "P2": lambda f: f["writes_per_event"] < 2,
+        "P3": lambda f: f["value"] == 0,
+        "P4": lambda f: f["value"] < 5,
+        "P5": lambda f: f["value"] > 0.01,
+        "P6": lambda f: f["value"] < 3,
+        "P7": lambda f: f["value"] > 0.5 and f["duplicates"] == 0,
+    }
+    for name, floor in floors.items():
+        if name in report:
+            assert floor(report[name]), (name, report[name])
