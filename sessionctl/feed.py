@@ -14,7 +14,7 @@ from shared.domain.errors import BadInput
 from shared.domain.events import parse_event
 
 
-def _attributes(raw: bytes) -> dict[str, str]:
+def envelope_attributes(raw: bytes) -> dict[str, str]:
     """``session_id`` and ``type`` copied from the envelope, when it has them (for filtering)."""
     try:
         doc = json.loads(raw)
@@ -49,7 +49,7 @@ def publish_and_track(
     for raw in lines:
         raw = raw.rstrip(b"\r\n")
         if raw.strip():
-            pending.append((raw, client.publish(topic, raw, **_attributes(raw))))
+            pending.append((raw, client.publish(topic, raw, **envelope_attributes(raw))))
     out = Published(count=len(pending))
     for done, (raw, future) in enumerate(pending, start=1):
         message_id = future.result(timeout=60)

@@ -38,7 +38,7 @@ def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
     """Publish a kept message again (fixed by ``data`` if given) and mark it replayed."""
     from google.cloud import pubsub_v1
 
-    from sessionctl.feed import _attributes
+    from sessionctl.feed import envelope_attributes
     from shared.adapters.pubsub import PubsubPublisher
 
     quarantine = bootstrap.quarantine()
@@ -47,7 +47,7 @@ def replay_quarantined(stack, record_id: str, data: bytes | None) -> int:
         print(f"no quarantined message {record_id}")
         return 1
     body = data if data is not None else record.raw
-    attributes = {**record.attributes, **_attributes(body)}
+    attributes = {**record.attributes, **envelope_attributes(body)}
     publisher = PubsubPublisher(pubsub_v1.PublisherClient(), stack.project)
     message_id = publisher.publish(stack.topics["events"], body, **attributes)
     quarantine.mark_replayed(record_id, message_id)

@@ -17,16 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _attributes(raw: bytes) -> dict[str, str]:
-    """``session_id`` and ``type`` from the envelope when it has them, as the platform sets."""
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return {}
-    if not isinstance(doc, dict):
-        return {}
-    return {k: doc[k] for k in ("session_id", "type") if isinstance(doc.get(k), str)}
+from sessionctl.feed import envelope_attributes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             allowed += int(credit)
             continue
         raw = lines[sent]
-        futures.append(client.publish(topic, raw, **_attributes(raw)))
+        futures.append(client.publish(topic, raw, **envelope_attributes(raw)))
         sent += 1
     for future in futures:
         future.result(timeout=300)

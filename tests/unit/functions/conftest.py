@@ -15,7 +15,9 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
+from shared import bootstrap
 from shared.config import get_settings
+from tests.fakes import FakeEvents, FakeFiles, FakePublisher, FakeSchedule, FakeTicks
 from tests.payloads import load_event
 
 FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
@@ -28,6 +30,21 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def fake_ports(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The finalizer's ports as in-memory fakes, put where ``bootstrap`` hands them out."""
+    fakes: dict[str, Any] = {
+        "events": FakeEvents(),
+        "schedule": FakeSchedule(),
+        "files": FakeFiles(),
+        "publisher": FakePublisher(),
+        "ticks": FakeTicks(),
+    }
+    for name, fake in fakes.items():
+        monkeypatch.setattr(bootstrap, name, lambda fake=fake: fake)
+    return fakes
 
 
 @pytest.fixture

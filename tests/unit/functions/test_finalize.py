@@ -7,24 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from shared import bootstrap
-from tests.fakes import FakeEvents, FakeFiles, FakePublisher, FakeSchedule, FakeTicks
 from tests.unit.functions.conftest import deliver
 
 
 @pytest.fixture
-def ports(monkeypatch: pytest.MonkeyPatch) -> dict:
-    fakes = {
-        "events": FakeEvents(),
-        "schedule": FakeSchedule(),
-        "files": FakeFiles(),
-        "publisher": FakePublisher(),
-        "ticks": FakeTicks(),
-    }
-    for name, fake in fakes.items():
-        monkeypatch.setattr(bootstrap, name, lambda fake=fake: fake)
+def ports(fake_ports: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
     drained: list[bool] = []
     monkeypatch.setattr(bootstrap, "drain_crm_jobs", lambda: drained.append(True) or {})
-    return {**fakes, "drained": drained}
+    return {**fake_ports, "drained": drained}
 
 
 def test_a_scheduler_tick_hands_the_due_sessions_out_and_records_it(client, ports):

@@ -11,12 +11,7 @@ from shared.ports import PubsubMessage
 from shared.service.ingest import ingest_message
 from tests.factory import handled_call, raw
 from tests.fakes import (
-    FakeEvents,
-    FakeFiles,
-    FakePublisher,
     FakeQuarantine,
-    FakeSchedule,
-    FakeTicks,
 )
 from tests.unit.functions.conftest import deliver
 
@@ -24,18 +19,9 @@ SESSION = "s-worker-1"  # the session tests/events/finalize_job.json names
 
 
 @pytest.fixture
-def ports(monkeypatch: pytest.MonkeyPatch) -> dict:
-    fakes = {
-        "events": FakeEvents(),
-        "schedule": FakeSchedule(),
-        "files": FakeFiles(),
-        "publisher": FakePublisher(),
-        "ticks": FakeTicks(),
-    }
-    for name, fake in fakes.items():
-        monkeypatch.setattr(bootstrap, name, lambda fake=fake: fake)
+def ports(fake_ports: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr(bootstrap, "crm_records", lambda: NoRecords())
-    return fakes
+    return fake_ports
 
 
 class NoRecords:
