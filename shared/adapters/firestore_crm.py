@@ -1,7 +1,7 @@
 """Firestore: each session's CRM record, the routing index, parked jobs and dead letters.
 
 ``crm_records/{session_id}`` is the only place that says a record exists. A
-worker claims it (transaction) before calling the CRM, so two instances never
+worker claims it (a conditional write) before calling the CRM, so two instances never
 create two records; a claim whose worker died expires, and the next worker,
 seeing that an attempt was made (and when), looks the record up by its
 external id before creating again.
@@ -28,6 +28,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.adapters.firestore_common import write_if_unchanged
 from shared.crm.errors import ClaimHeld
 from shared.crm.records import (
     CrmRecord,
@@ -127,19 +128,18 @@ class FirestoreCrmRecords:
         """
         ref = self._records.document(claim.session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> str:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            kept = doc.get("record_id")
+        def store(doc: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+            kept = (doc or {}).get("record_id")
             if kept and kept != record_id:
-                return str(kept)
+                return str(kept), None
             update = {"record_id": record_id, "url": url, "created_at": self._clock()}
-            if (doc.get("claim") or {}).get("token") == claim.token:
+            if doc is None:
+                update["session_id"] = claim.session_id
+            elif (doc.get("claim") or {}).get("token") == claim.token:
                 update["claim"] = None
-            transaction.set(ref, update, merge=True)
-            return record_id
+            return record_id, update
 
-        kept: str = run(self._db.transaction())
+        kept = write_if_unchanged(self._db, ref, store)
         if kept != record_id:
             log(
                 logger,
@@ -185,16 +185,12 @@ class FirestoreCrmRecords:
     def attached(self, session_id: str, version: int, attachment_id: str) -> None:
         ref = self._records.document(session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> None:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            if doc.get("attached_version", 0) >= version:
-                return  # a newer version is on the record already: keep its id
-            transaction.set(
-                ref, {"attachment_id": attachment_id, "attached_version": version}, merge=True
-            )
+        def keep(doc: dict[str, Any] | None) -> tuple[None, dict[str, Any] | None]:
+            if (doc or {}).get("attached_version", 0) >= version:
+                return None, None  # a newer version is on the record already: keep its id
+            return None, {"attachment_id": attachment_id, "attached_version": version}
 
-        run(self._db.transaction())
+        write_if_unchanged(self._db, ref, keep)
 
     # --- routing index ------------------------------------------------------------------
 
@@ -247,22 +243,17 @@ class FirestoreCrmRecords:
         ref = self._parked.document(job_id)
         now = self._clock()
 
-        @firestore.transactional
-        def run(transaction: Any) -> None:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            transaction.set(
-                ref,
-                {
-                    "job": job,
-                    "not_before": not_before,
-                    "parked_at": doc.get("parked_at") or now,
-                    "reason": reason,
-                    "times": doc.get("times", 0) + 1,
-                    "expire_at": now + self._retention,
-                },
-            )
+        def keep(doc: dict[str, Any] | None) -> tuple[None, dict[str, Any]]:
+            return None, {
+                "job": job,
+                "not_before": not_before,
+                "parked_at": (doc or {}).get("parked_at") or now,
+                "reason": reason,
+                "times": (doc or {}).get("times", 0) + 1,
+                "expire_at": now + self._retention,
+            }
 
-        run(self._db.transaction())
+        write_if_unchanged(self._db, ref, keep)
 
     def due_parked(self, now: datetime, limit: int) -> list[ParkedJob]:
         query = (

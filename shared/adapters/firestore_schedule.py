@@ -1,12 +1,14 @@
 """Firestore: each session's finalization schedule and the finalizers' claims.
 
 ``sessions/{session_id}`` holds the session's ``Schedule`` plus the finalizer's
-claim and bookkeeping, and the events that move the schedule (``keep_event``) (``first_at`` and ``due_at`` in epoch milliseconds). It is
+claim and bookkeeping, and the events that move the schedule (``keep_event``)
+(``first_at`` and ``due_at`` in epoch milliseconds). It is
 written only when the schedule changes (first event, end, earlier event, late
 event) and by the finalizer, so a burst of hundreds of events into one session
 touches it a handful of times (why: keep writes per event near one, and never make
 one document hot). The rules are ``shared.domain.schedule``'s; this module keeps
-their result and makes each change a transaction.
+their result and makes each change a compare-and-set of the document
+(``write_if_unchanged``: no transaction lock for a dead instance to leave behind).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shared.adapters.firestore_common import (
     at_ms,
     event_doc_id,
     ms,
+    write_if_unchanged,
 )
 from shared.domain.events import Event
 from shared.domain.schedule import Schedule, after_event, after_rewrite_request, after_write
@@ -105,9 +108,10 @@ class FirestoreSchedule:
         - the first event stored creates the session document, schedule and event at
           once (tried only for sessions this instance has not seen exist: existence ends
           only by TTL, and ``note_event`` re-creates the document then);
-        - a ``session.ended`` goes in by the transaction that moves the schedule (a
-          finalizer's claim and this transaction are serialized, so an end that comes
-          after a claim is late, exactly as one stored in ``events/``).
+        - a ``session.ended`` goes in with the write that moves the schedule, a
+          compare-and-set (``write_if_unchanged``): a finalizer's claim and this write are
+          serialized, so an end that comes after a claim is late, exactly as one stored
+          in ``events/``.
 
         ``None``: any other event, or one too large for the session document; it is
         stored in ``events/`` and then ``note_event`` reads the schedule.
@@ -125,7 +129,7 @@ class FirestoreSchedule:
             return True
         self._remember(event.session_id)
         if event.type == "session.ended":
-            return self._end_in_transaction(event.session_id, key, envelope, change)
+            return self._keep_end(event.session_id, key, envelope, change)
         if known is not None and key in known:
             return False  # this instance kept it in the session document: a redelivery
         return None
@@ -144,34 +148,24 @@ class FirestoreSchedule:
         self._remember(session_id, key)
         return True
 
-    def _end_in_transaction(
-        self, session_id: str, key: str, envelope: str, change: dict[str, Any]
-    ) -> bool:
+    def _keep_end(self, session_id: str, key: str, envelope: str, change: dict[str, Any]) -> bool:
         ref = self._sessions.document(session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            self._meter.count("transaction_attempts")
-            doc = ref.get(transaction=transaction).to_dict()
+        def end(doc: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
             if doc is not None and key in (doc.get(INLINE_FIELD) or {}):
-                return False  # a redelivery
+                return False, None  # a redelivery
             current, writing = schedule_of(doc)
             updated = after_event(current, writing=writing, **change)
             if doc is None:  # the document expired (TTL) since this instance saw it
                 assert updated is not None
                 fresh = {"session_id": session_id, **self._schedule_doc(updated)}
-                transaction.set(ref, {**fresh, INLINE_FIELD: {key: envelope}})
-                return True
+                return True, {**fresh, INLINE_FIELD: {key: envelope}}
             fields: dict[str, Any] = {f"{INLINE_FIELD}.`{key}`": envelope}
             if updated is not None:
                 fields |= self._schedule_doc(updated)
-            transaction.update(ref, fields)
-            return True
+            return True, fields
 
-        self._meter.count("transactions")
-        kept: bool = run(self._db.transaction(max_attempts=10))
-        self._meter.count("writes", int(kept))
-        return kept
+        return write_if_unchanged(self._db, ref, end, meter=self._meter)
 
     def _remember(self, session_id: str, inline_key: str | None = None) -> None:
         if len(self._known) >= KNOWN_SESSIONS_KEPT:
@@ -205,39 +199,32 @@ class FirestoreSchedule:
         updated = after_event(current, writing=writing, **change)
         if updated is None:
             return False
-        return self._note_in_transaction(ref, change)
+        return self._note_change(ref, change)
 
-    def _note_in_transaction(self, ref: Any, change: dict[str, Any]) -> bool:
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            self._meter.count("transaction_attempts")
-            current, writing = schedule_of(ref.get(transaction=transaction).to_dict())
+    def _note_change(self, ref: Any, change: dict[str, Any]) -> bool:
+        def note(doc: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+            current, writing = schedule_of(doc)
             updated = after_event(current, writing=writing, **change)
             if updated is None:
-                return False
-            transaction.update(ref, self._schedule_doc(updated))
-            return True
+                return False, None
+            fields = self._schedule_doc(updated)
+            if doc is None:  # the document expired (TTL) since it was read
+                return True, {"session_id": ref.id, **fields}
+            return True, fields
 
-        self._meter.count("transactions")
-        written: bool = run(self._db.transaction(max_attempts=10))
-        self._meter.count("writes", int(written))
-        return written
+        return write_if_unchanged(self._db, ref, note, meter=self._meter)
 
     def request_rewrite(self, session_id: str) -> bool:
         """Make a written (or being written) session due again; ``False`` if never written."""
         ref = self._sessions.document(session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            current, writing = schedule_of(ref.get(transaction=transaction).to_dict())
+        def rewrite(doc: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+            current, writing = schedule_of(doc)
             if current is None or not writing:
-                return False  # the first write has yet to start: it will read what we know
-            transaction.update(ref, self._schedule_doc(after_rewrite_request(current)))
-            return True
+                return False, None  # the first write has yet to start: it will read what we know
+            return True, self._schedule_doc(after_rewrite_request(current))
 
-        requested: bool = run(self._db.transaction())
-        self._meter.count("writes", int(requested))
-        return requested
+        return write_if_unchanged(self._db, ref, rewrite, meter=self._meter)
 
     # --- finalize -----------------------------------------------------------------------
 
@@ -294,26 +281,19 @@ class FirestoreSchedule:
         """Take the session for writing, unless it is not due or another finalizer holds it."""
         ref = self._sessions.document(session_id)
         token = uuid.uuid4().hex
-        if not self._claimable(ref.get().to_dict(), now):
-            # Seen without a transaction: a racing finalizer backs off without taking
-            # (and waiting for) the document's lock.
-            return None
 
-        @firestore.transactional
-        def run(transaction: Any) -> Claim | None:
-            doc = ref.get(transaction=transaction).to_dict()
+        def take(doc: dict[str, Any] | None) -> tuple[Claim | None, dict[str, Any] | None]:
             if doc is None:
-                return None
+                return None, None
             schedule, _ = schedule_of(doc)
             assert schedule is not None
             held = doc.get("claim")
             wall = self._wall_clock()
             if not (schedule.pending and schedule.due_at <= now):
-                return None
+                return None, None
             if held and held["until"] > wall:
-                return None
-            transaction.update(ref, {"claim": {"token": token, "until": wall + lease}})
-            return Claim(
+                return None, None
+            claim = Claim(
                 session_id=session_id,
                 token=token,
                 schedule=schedule,
@@ -321,18 +301,9 @@ class FirestoreSchedule:
                 metadata_generation=doc.get("metadata_generation", 0),
                 inline=dict(doc.get(INLINE_FIELD) or {}),
             )
+            return claim, {"claim": {"token": token, "until": wall + lease}}
 
-        claim: Claim | None = run(self._db.transaction())
-        self._meter.count("writes", int(claim is not None))
-        return claim
-
-    def _claimable(self, doc: dict[str, Any] | None, now: datetime) -> bool:
-        if doc is None:
-            return False
-        schedule, _ = schedule_of(doc)
-        held = doc.get("claim")
-        due = schedule is not None and schedule.pending and schedule.due_at <= now
-        return bool(due and not (held and held["until"] > self._wall_clock()))
+        return write_if_unchanged(self._db, ref, take, meter=self._meter)
 
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""
@@ -343,21 +314,15 @@ class FirestoreSchedule:
         """Give the session back, due at ``due_at`` (the exact stuck-session time)."""
         ref = self._sessions.document(claim.session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            if (doc.get("claim") or {}).get("token") != claim.token:
-                return False
+        def give_back(doc: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+            if doc is None or (doc.get("claim") or {}).get("token") != claim.token:
+                return False, None
             current, _ = schedule_of(doc)
             if current is None or not current.awaits_stuck_timeout:
-                transaction.update(ref, {"claim": None})  # an end came meanwhile: due as is
-            else:
-                transaction.update(ref, {"claim": None, "due_at": ms(due_at)})
-            return True
+                return True, {"claim": None}  # an end came meanwhile: due as is
+            return True, {"claim": None, "due_at": ms(due_at)}
 
-        deferred: bool = run(self._db.transaction())
-        self._meter.count("writes", int(deferred))
-        return deferred
+        return write_if_unchanged(self._db, ref, give_back, meter=self._meter)
 
     def back_off(self, claim: Claim, until: datetime) -> None:
         """Give a session that failed to finalize back, due again at ``until``.
@@ -375,29 +340,21 @@ class FirestoreSchedule:
         """Record the write; ``False`` if the claim was lost (another finalizer took over)."""
         ref = self._sessions.document(claim.session_id)
 
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            if (doc.get("claim") or {}).get("token") != claim.token:
-                return False
+        def record(doc: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+            if doc is None or (doc.get("claim") or {}).get("token") != claim.token:
+                return False, None
             schedule, _ = schedule_of(doc)
             assert schedule is not None
             done = after_write(schedule, version=version, late_seq_seen=claim.schedule.late_seq)
-            transaction.update(
-                ref,
-                {
-                    **self._schedule_doc(done),
-                    "claim": None,
-                    "content_hash": content_hash,
-                    "metadata_generation": generation,
-                    "written_at": self._wall_clock(),
-                },
-            )
-            return True
+            return True, {
+                **self._schedule_doc(done),
+                "claim": None,
+                "content_hash": content_hash,
+                "metadata_generation": generation,
+                "written_at": self._wall_clock(),
+            }
 
-        completed: bool = run(self._db.transaction())
-        self._meter.count("writes", int(completed))
-        return completed
+        return write_if_unchanged(self._db, ref, record, meter=self._meter)
 
     def _schedule_doc(self, schedule: Schedule) -> dict[str, Any]:
         doc: dict[str, Any] = {name: getattr(schedule, name) for name in SCHEDULE_FIELDS}

@@ -27,7 +27,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.adapters.firestore_common import NO_METER, Meter, safe_id
+from shared.adapters.firestore_common import NO_METER, Meter, safe_id, write_if_unchanged
 
 TICKS_COLLECTION = "finalize_ticks"
 ROUND_DOC = "_round"
@@ -81,17 +81,13 @@ class FirestoreTicks:
         if holder and holder != tick_id and seen["until"] > wall and not self.done(holder):
             return str(holder)
 
-        @firestore.transactional
-        def take(transaction: Any) -> str | None:
-            now_holder = (ref.get(transaction=transaction).to_dict() or {}).get("tick_id")
+        def take(doc: dict[str, Any] | None) -> tuple[str | None, dict[str, Any] | None]:
+            now_holder = (doc or {}).get("tick_id")
             if now_holder not in (holder, tick_id):
-                return str(now_holder)  # another tick took it meanwhile
-            transaction.set(ref, {"tick_id": tick_id, "until": wall + lease})
-            return None
+                return str(now_holder), None  # another tick took it meanwhile
+            return None, {"tick_id": tick_id, "until": wall + lease}
 
-        taken: str | None = take(self._db.transaction())
-        self._meter.count("writes", int(taken is None))
-        return taken
+        return write_if_unchanged(self._db, ref, take, meter=self._meter)
 
     def record_dispatch(
         self, tick_id: str, now: datetime, *, jobs: int, sessions: int, busy_with: str | None
