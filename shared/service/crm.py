@@ -431,6 +431,13 @@ def drain_parked_jobs(
 def _post_webhook(job: CrmFileJob, deps: CrmDeps) -> str:
     key = f"{job.session_id}:{job.version}"
     if (deps.deliveries.get(key) or {}).get("status") == "delivered":
+        log(
+            logger,
+            logging.INFO,
+            "webhook post already made",
+            session_id=job.session_id,
+            version=job.version,
+        )
         return "duplicate"
     payload = {
         "session_id": job.session_id,
@@ -446,6 +453,14 @@ def _post_webhook(job: CrmFileJob, deps: CrmDeps) -> str:
         deps.deliveries.record(key, status="rejected", detail=str(rejected))
         raise CrmRejected("webhook", "post", str(rejected)) from None
     deps.deliveries.record(key, status="delivered", http_status=status, target="webhook")
+    log(
+        logger,
+        logging.INFO,
+        "webhook post made",
+        session_id=job.session_id,
+        version=job.version,
+        http_status=status,
+    )
     return "delivered"
 
 

@@ -261,9 +261,9 @@ def due_query_pages(bench: Bench, now: datetime, page: int = 200) -> list[str]:
 def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -> int:
     """The same Firestore / GCS / Pub/Sub calls per due session, with nothing in between.
 
-    Per session: a claim transaction (read + update), the events query, two object
-    uploads (one create-only), one notice published and awaited, a completion
-    transaction (read + update). It leaves every session as it found it (due), so
+    Per session: a claim (a read, then an update with an update-time precondition, as
+    ``write_if_unchanged``), the events query, two object uploads (one create-only), one
+    notice published and awaited, a completion (read, conditional update). It leaves every session as it found it (due), so
     the real finalizer can run on the same sessions afterwards.
     """
     ids = due_query_pages(bench, now)
@@ -274,13 +274,10 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
 
     def one(session_id: str) -> None:
         ref = collection.document(session_id)
-
-        @firestore.transactional
-        def claim(transaction: firestore.Transaction) -> None:
-            ref.get(transaction=transaction)
-            transaction.update(ref, {"skeleton": run})
-
-        claim(bench.db.transaction())
+        seen = ref.get()  # the claim: a read, then a write only if unchanged
+        ref.update(
+            {"skeleton": run}, option=bench.db.write_option(last_update_time=seen.update_time)
+        )
         events = [s.to_dict() for s in ref.collection("events").stream()]
         body = json.dumps(events, default=str).encode()
         bucket.blob(f"skeleton-{run}/datastream-{session_id}.json").upload_from_string(body)
@@ -288,13 +285,11 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
             body[:4000], if_generation_match=0
         )
         publisher.publish(bench.settings.finalized_topic, body[:4000], session_id=session_id)
-
-        @firestore.transactional
-        def complete(transaction: firestore.Transaction) -> None:
-            ref.get(transaction=transaction)
-            transaction.update(ref, {"skeleton": firestore.DELETE_FIELD})
-
-        complete(bench.db.transaction())
+        seen = ref.get()  # the completion: the same
+        ref.update(
+            {"skeleton": firestore.DELETE_FIELD},
+            option=bench.db.write_option(last_update_time=seen.update_time),
+        )
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, ids))
