@@ -11,9 +11,10 @@ into the queue, as the scheduled tick does.
 Two runs per CRM:
 - paced: the call budget equals the CRM's limit; asserted: every session has its
   record, none twice, within 20% of the time the limit allows for the calls made (the
-  budget slows down when the CRM's usage headers say its window is nearly spent);
+  budget keeps its own sliding minute, so the CRM's window full of our own calls is
+  no cue to slow down);
 - throttled: the budget is twice the CRM's limit (a second instance, a wrong
-  setting); the usage headers slow it down before the limit, and with
+  setting); the usage headers bring its share down to the CRM's limit, and with
   ``CRM_BENCH_IGNORE_USAGE=1`` (an instance that does not read them) the CRM answers
   429 (Salesforce: 403 REQUEST_LIMIT_EXCEEDED) and jobs are parked;
   asserted: every session still has exactly one record, none is dead-lettered, and

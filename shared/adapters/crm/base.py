@@ -8,11 +8,12 @@ Salesforce's 403 ``REQUEST_LIMIT_EXCEEDED``).
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -20,11 +21,53 @@ from shared.crm.errors import CrmRejected, CrmThrottled, CrmUnavailable
 from shared.crm.rules import RecordRef
 from shared.ports import CrmClient, FileTarget
 
-__all__ = ["CrmClient", "FileTarget", "HttpCrm", "RecordRef", "Usage", "check", "send"]
+__all__ = [
+    "CrmClient",
+    "FileTarget",
+    "FetchedOnce",
+    "HttpCrm",
+    "RecordRef",
+    "Usage",
+    "check",
+    "send",
+]
 
 ERROR_SNIPPET = 300
 # (remaining calls, limit, seconds until the window resets): what a CRM says of its budget.
 Usage = Callable[[int, int, float], None]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class FetchedOnce(Generic[K, V]):
+    """A cache of CRM look-ups (agents, end users) whose misses cost one call, not one per worker.
+
+    Every call spends the CRM's per-minute limit: when a burst starts, all the
+    workers miss the same agent at once, and a plain cache let each of them look it
+    up (16 searches for one agent in the benchmark's burst). Here the first caller of
+    a key fetches it while the others wait for its answer; a fetch that fails leaves
+    the key to the next caller.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[K, V] = {}
+        self._fetching: dict[K, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K, fetch: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            key_lock = self._fetching.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = fetch()
+            with self._lock:
+                self._values[key] = value
+                self._fetching.pop(key, None)
+            return value
 
 
 class HttpCrm:

@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time
+from shared.adapters.crm.base import (
+    FetchedOnce,
+    HttpCrm,
+    RecordRef,
+    Usage,
+    created_time,
+    parse_time,
+)
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import FreshdeskSettings
@@ -56,9 +62,8 @@ class FreshdeskClient(HttpCrm):
         self._base = base_url.rstrip("/")
         self._settings = settings
         self.index_lag_seconds = settings.index_lag_seconds
-        self._contacts: dict[str, int] = {}
-        self._agents: dict[str, int | None] = {}
-        self._lock = threading.Lock()
+        self._contacts: FetchedOnce[str, int] = FetchedOnce()
+        self._agents: FetchedOnce[str, int | None] = FetchedOnce()
         super().__init__(
             throttle_default=throttle_default,
             event_hooks=event_hooks,
@@ -118,9 +123,9 @@ class FreshdeskClient(HttpCrm):
         if not lookups:
             return None
         key = f"{lookups[0][0]}:{lookups[0][1]}"
-        with self._lock:
-            if key in self._contacts:
-                return self._contacts[key]
+        return self._contacts.get(key, lambda: self._find_or_create_contact(record, lookups))
+
+    def _find_or_create_contact(self, record: NewRecord, lookups: list[tuple[str, str]]) -> int:
         found = self._find_contact(lookups)
         if found is None:
             contact = {name: value for name, value in lookups}
@@ -133,8 +138,6 @@ class FreshdeskClient(HttpCrm):
                 found = self._find_contact(lookups)  # another worker created it just now
                 if found is None:
                     raise
-        with self._lock:
-            self._contacts[key] = int(found)
         return int(found)
 
     def _find_contact(self, lookups: list[tuple[str, str]]) -> int | None:
@@ -150,14 +153,12 @@ class FreshdeskClient(HttpCrm):
             return int(who.user_id) if who.user_id and who.user_id.isdigit() else None
         if not who.email:
             return None
-        with self._lock:
-            if who.email in self._agents:
-                return self._agents[who.email]
-        agents = self._send("agent", "GET", "/agents", params={"email": who.email}).json()
-        agent = int(agents[0]["id"]) if agents else None
-        with self._lock:
-            self._agents[who.email] = agent
-        return agent
+        email = who.email
+        return self._agents.get(email, lambda: self._find_agent(email))
+
+    def _find_agent(self, email: str) -> int | None:
+        agents = self._send("agent", "GET", "/agents", params={"email": email}).json()
+        return int(agents[0]["id"]) if agents else None
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         results = self._search(f"{self._settings.session_id_field}:'{_value(external_id)}'")

@@ -22,14 +22,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time, send
+from shared.adapters.crm.base import (
+    FetchedOnce,
+    HttpCrm,
+    RecordRef,
+    Usage,
+    created_time,
+    parse_time,
+    send,
+)
 from shared.crm.errors import CrmRejected
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import KustomerSettings
@@ -55,8 +62,7 @@ class KustomerClient(HttpCrm):
         self._base = base_url.rstrip("/")
         self._app = (settings.app_url or self._base).rstrip("/")
         self._settings = settings
-        self._users: dict[str, str] | None = None  # e-mail -> user id
-        self._lock = threading.Lock()
+        self._users: FetchedOnce[None, dict[str, str]] = FetchedOnce()  # e-mail -> user id
         super().__init__(
             throttle_default=throttle_default,
             event_hooks=event_hooks,
@@ -138,25 +144,24 @@ class KustomerClient(HttpCrm):
             return who.user_id
         if not who.email:
             return None
-        with self._lock:
-            users = self._users
-        if users is None:
-            users = {}
-            page = 1
-            while True:
-                answer = self._send(
-                    "users", "GET", "/v1/users", params={"page": page, "pageSize": 100}
-                ).json()
-                for user in answer.get("data") or []:
-                    email = (user.get("attributes") or {}).get("email")
-                    if email:
-                        users[email.lower()] = user["id"]
-                if not (answer.get("links") or {}).get("next") or page >= 50:
-                    break
-                page += 1
-            with self._lock:
-                self._users = users
-        return users.get(who.email.lower())
+        return self._users.get(None, self._list_users).get(who.email.lower())
+
+    def _list_users(self) -> dict[str, str]:
+        """Every Kustomer user by e-mail, page by page (at most 50 pages)."""
+        users: dict[str, str] = {}
+        page = 1
+        while True:
+            answer = self._send(
+                "users", "GET", "/v1/users", params={"page": page, "pageSize": 100}
+            ).json()
+            for user in answer.get("data") or []:
+                email = (user.get("attributes") or {}).get("email")
+                if email:
+                    users[email.lower()] = user["id"]
+            if not (answer.get("links") or {}).get("next") or page >= 50:
+                break
+            page += 1
+        return users
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         conversation = self._conversation(external_id)

@@ -28,13 +28,13 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import threading
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from shared.adapters.crm.base import (
+    FetchedOnce,
     HttpCrm,
     RecordRef,
     Usage,
@@ -77,8 +77,7 @@ class SalesforceClient(HttpCrm):
         )
         self._token: str | None = None
         self._instance_url: str | None = None
-        self._owners: dict[str, str | None] = {}
-        self._lock = threading.Lock()
+        self._owners: FetchedOnce[str, str | None] = FetchedOnce()
 
     def record_url(self, case_id: str) -> str:
         return f"{self._instance_url or self._login_url}/lightning/r/Case/{case_id}/view"
@@ -166,15 +165,13 @@ class SalesforceClient(HttpCrm):
             return who.user_id
         if not who.email:
             return None
-        with self._lock:
-            if who.email in self._owners:
-                return self._owners[who.email]
-        soql = f"SELECT Id FROM User WHERE Email = '{_soql(who.email)}' AND IsActive = true LIMIT 1"
+        email = who.email
+        return self._owners.get(email, lambda: self._find_owner(email))
+
+    def _find_owner(self, email: str) -> str | None:
+        soql = f"SELECT Id FROM User WHERE Email = '{_soql(email)}' AND IsActive = true LIMIT 1"
         rows = self._api("owner", "GET", "/query", params={"q": soql}).json().get("records", [])
-        owner = rows[0]["Id"] if rows else None
-        with self._lock:
-            self._owners[who.email] = owner
-        return owner
+        return str(rows[0]["Id"]) if rows else None
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         path = f"/sobjects/Case/{self._settings.session_id_field}/{quote(external_id, safe='')}"

@@ -25,12 +25,18 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import httpx
 
-from shared.adapters.crm.base import HttpCrm, RecordRef, Usage, created_time, parse_time
+from shared.adapters.crm.base import (
+    FetchedOnce,
+    HttpCrm,
+    RecordRef,
+    Usage,
+    created_time,
+    parse_time,
+)
 from shared.crm.errors import CrmRejected, RecordClosed
 from shared.crm.rules import ExistingRecord, NewRecord
 from shared.crm.settings import ZendeskSettings
@@ -55,9 +61,8 @@ class ZendeskClient(HttpCrm):
     ) -> None:
         self._base = base_url.rstrip("/")
         self._settings = settings
-        self._requesters: dict[str, int] = {}
-        self._agents: dict[str, int | None] = {}
-        self._lock = threading.Lock()
+        self._requesters: FetchedOnce[str, int] = FetchedOnce()
+        self._agents: FetchedOnce[str, int | None] = FetchedOnce()
         super().__init__(
             throttle_default=throttle_default,
             event_hooks=event_hooks,
@@ -138,26 +143,23 @@ class ZendeskClient(HttpCrm):
 
     def _agent(self, email: str) -> int | None:
         """The agent's Zendesk user by e-mail (cached, misses too): none, the CRM decides."""
-        with self._lock:
-            if email in self._agents:
-                return self._agents[email]
+        return self._agents.get(email, lambda: self._search_agent(email))
+
+    def _search_agent(self, email: str) -> int | None:
         found = self._send(
             "agent", "GET", "/users/search", params={"query": f"email:{email} role:agent"}
         ).json()
         users = [u for u in found.get("users") or [] if u.get("role") in ("agent", "admin")]
-        agent = int(users[0]["id"]) if users else None
-        with self._lock:
-            self._agents[email] = agent
-        return agent
+        return int(users[0]["id"]) if users else None
 
     def _requester(self, record: NewRecord) -> int | None:
         """The end user as a Zendesk user: made or found in one idempotent call, cached."""
         key = record.end_user_id or record.end_user_email or record.end_user_phone
         if not key:
             return None
-        with self._lock:
-            if key in self._requesters:
-                return self._requesters[key]
+        return self._requesters.get(key, lambda: self._create_or_update_user(record, key))
+
+    def _create_or_update_user(self, record: NewRecord, key: str) -> int:
         user: dict[str, Any] = {"name": record.end_user_name or key, "role": "end-user"}
         if record.end_user_id:
             user["external_id"] = record.end_user_id
@@ -168,10 +170,7 @@ class ZendeskClient(HttpCrm):
         answer = self._send(
             "requester", "POST", "/users/create_or_update", json={"user": user}
         ).json()
-        user_id = int(answer["user"]["id"])
-        with self._lock:
-            self._requesters[key] = user_id
-        return user_id
+        return int(answer["user"]["id"])
 
     def find_by_external_id(self, external_id: str) -> RecordRef | None:
         response = self._send("find", "GET", "/tickets", params={"external_id": external_id})
