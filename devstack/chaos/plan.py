@@ -57,7 +57,9 @@ class ChaosConfig:
     quiet_seconds: float = 20.0  # settled must stay settled this long
     settle_timeout: float = 5400.0  # a backstop: the stuck check below ends a stuck run
     stuck_seconds: float | None = None  # settling stops once nothing moved this long
-    # (default: the retry policy's maximum backoff and a minute: a redelivery may be due)
+    # (default: twice the retry policy's maximum backoff and a minute: a notice whose push
+    # failed at the maximum backoff gets two more deliveries before the run says "stuck";
+    # one run stopped at one backoff and a minute with one webhook post still missing)
     stream_stall: float | None = None  # no ingest progress this long ends the run (default:
     # the retry policy's maximum backoff and a minute); no limit on the stream's length
     bug: str = ""  # a deliberate bug in the functions (devstack/chaos/inject)

@@ -441,7 +441,8 @@ class _Run:
         self.note("settling: ticking until nothing is missing, due or claimed")
         settled_since: float | None = None
         last_shape: tuple[Any, ...] = ()
-        stuck = cfg.stuck_seconds or local_stack.retry_policy()["maximum_backoff"]["seconds"] + 60
+        backoff = local_stack.retry_policy()["maximum_backoff"]["seconds"]
+        stuck = cfg.stuck_seconds or 2 * backoff + 60
         unchanged_since = time.monotonic()
         verdict = oracle.check()
         checks = 1
