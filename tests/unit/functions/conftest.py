@@ -42,6 +42,11 @@ def fake_ports(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "publisher": FakePublisher(),
         "ticks": FakeTicks(),
     }
+    return handed_out(monkeypatch, fakes)
+
+
+def handed_out(monkeypatch: pytest.MonkeyPatch, fakes: dict[str, Any]) -> dict[str, Any]:
+    """Put each fake where ``bootstrap`` hands that port out; the fakes, to look at."""
     for name, fake in fakes.items():
         monkeypatch.setattr(bootstrap, name, lambda fake=fake: fake)
     return fakes

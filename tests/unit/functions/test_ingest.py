@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import bootstrap
 from tests.fakes import FakeEvents, FakePublisher, FakeQuarantine, FakeSchedule
-from tests.unit.functions.conftest import deliver
+from tests.unit.functions.conftest import deliver, handed_out
 
 
 @pytest.fixture
@@ -17,9 +16,7 @@ def ports(monkeypatch: pytest.MonkeyPatch) -> dict:
         "quarantine": FakeQuarantine(),
         "publisher": FakePublisher(),
     }
-    for name, fake in fakes.items():
-        monkeypatch.setattr(bootstrap, name, lambda fake=fake: fake)
-    return fakes
+    return handed_out(monkeypatch, fakes)
 
 
 def test_a_valid_event_is_stored_and_acknowledged(client, ports):
