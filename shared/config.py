@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         86_400, ge=60, description="A session with no end event is failed after this"
     )
     finalize_batch_size: int = Field(
-        200, ge=1, le=1000, description="Due sessions the tick reads per query page"
+        1000, ge=1, le=1000, description="Due sessions the tick reads per query page"
     )
     finalize_job_size: int = Field(
         10, ge=1, le=500, description="Sessions per finalize job (one worker request)"

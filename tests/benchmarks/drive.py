@@ -235,10 +235,12 @@ def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
 # --- the bare skeleton -----------------------------------------------------------------------
 
 
-def due_query_pages(bench: Bench, now: datetime, page: int = 200) -> list[str]:
-    """The bare due query, page by page, as Firestore would serve it from the index."""
+def due_query_pages(bench: Bench, now: datetime) -> list[str]:
+    """The bare due query, page by page, as Firestore would serve it from the index: the
+    tick's query (same filters, order, projection and page size), with nothing around it."""
     collection = bench.db.collection(bench.settings.sessions_collection)
     now_ms = int(now.timestamp() * 1000)
+    page = bench.settings.finalize_batch_size
     ids: list[str] = []
     cursor = None
     while True:
@@ -247,6 +249,7 @@ def due_query_pages(bench: Bench, now: datetime, page: int = 200) -> list[str]:
             .where(filter=firestore.FieldFilter("due_at", "<=", now_ms))
             .order_by("due_at")
             .order_by("__name__")
+            .select(["due_at"])
             .limit(page)
         )
         if cursor is not None:
@@ -263,14 +266,16 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
 
     Per session: a claim (a read, then an update with an update-time precondition, as
     ``write_if_unchanged``), the events query, two object uploads (one create-only), one
-    notice published and awaited, a completion (read, conditional update). It leaves every session as it found it (due), so
-    the real finalizer can run on the same sessions afterwards.
+    notice published and awaited, a completion (read, conditional update). It leaves
+    every session as it found it (due), so the real finalizer can run on the same
+    sessions afterwards; its objects go to a bucket of their own, so that the finalizer
+    after it starts on the bucket it would have found.
     """
     ids = due_query_pages(bench, now)
     collection = bench.db.collection(bench.settings.sessions_collection)
-    bucket = storage.Client(project=bench.settings.project_id).bucket(bench.settings.bucket)
-    publisher = bench.publisher
     run = uuid.uuid4().hex[:6]
+    bucket = storage.Client(project=bench.settings.project_id).create_bucket(f"skeleton-{run}")
+    publisher = bench.publisher
 
     def one(session_id: str) -> None:
         ref = collection.document(session_id)
@@ -280,8 +285,8 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
         )
         events = [s.to_dict() for s in ref.collection("events").stream()]
         body = json.dumps(events, default=str).encode()
-        bucket.blob(f"skeleton-{run}/datastream-{session_id}.json").upload_from_string(body)
-        bucket.blob(f"skeleton-{run}/metadata-{session_id}.json").upload_from_string(
+        bucket.blob(f"datastream-{session_id}.json").upload_from_string(body)
+        bucket.blob(f"metadata-{session_id}.json").upload_from_string(
             body[:4000], if_generation_match=0
         )
         publisher.publish(bench.settings.finalized_topic, body[:4000], session_id=session_id)

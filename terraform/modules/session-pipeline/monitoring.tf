@@ -330,10 +330,11 @@ resource "google_monitoring_alert_policy" "finalize_backlog" {
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
-      Every tick for a while had more due sessions than one batch
-      (pipeline.finalize_batch_size): the finalizer falls behind.
+      Every tick for a while found the previous round of finalize jobs still
+      out: the finalize workers fall behind the due sessions.
       `${local.sessionctl} status` prints the due sessions and the oldest due
-      age; raise finalize_batch_size or the finalize function's size if it grows.
+      age; if it grows, raise function_config.finalize_worker max_instances or
+      concurrency (each job is pipeline.finalize_job_size sessions).
     EOT
   }
   conditions {

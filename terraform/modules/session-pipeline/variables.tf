@@ -343,7 +343,7 @@ variable "pipeline" {
   description = "Pipeline settings given to the functions (shared.config.Settings)."
   type = object({
     claim_lease_seconds    = optional(number, 120)
-    finalize_batch_size    = optional(number, 200)
+    finalize_batch_size    = optional(number, 1000)
     finalize_delay_seconds = optional(number, 900)
     # Sessions per finalize job (one worker request).
     finalize_job_size = optional(number, 10)
