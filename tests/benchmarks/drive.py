@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -215,7 +216,9 @@ def run_jobs(bench: Bench, workers: int, jobs: int) -> int:
     return len(taken)
 
 
-def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
+def finalize_probe(
+    bench: Bench, now: datetime, on_dispatched: Callable[[], None] = lambda: None
+) -> Counter[str]:
     """What one finalizer instance does: the tick hands every due session out, and a
     worker takes its share of jobs (up to 200 sessions). The RSS probe runs this."""
     tick_id = uuid.uuid4().hex
@@ -227,6 +230,7 @@ def finalize_probe(bench: Bench, now: datetime) -> Counter[str]:
         publisher=bench.publisher,
         settings=bench.settings,
     )
+    on_dispatched()
     share = min(dispatch.jobs, 200 // bench.settings.finalize_job_size)
     worked = run_jobs(bench, CONCURRENCY, share)
     return Counter({"sessions": dispatch.sessions, "jobs": dispatch.jobs, "jobs_worked": worked})

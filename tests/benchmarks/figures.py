@@ -301,7 +301,9 @@ def throughput_figure(project: str, scale: Scale) -> dict[str, Any]:
 
 
 def _probe_rss(bench: drive.Bench) -> tuple[int, dict[str, int]]:
-    """Peak RSS (KiB) of a fresh process that does what one finalizer does on one tick."""
+    """Peak RSS (KiB) of a fresh process that does what one finalizer does on one tick;
+    with what it did and its peak so far after each phase (``clients``, ``dispatched``,
+    ``worked``), so that a growth can be placed."""
     settings = bench.settings.model_dump(mode="json")
     env = os.environ.copy()
     env["PYTHONPATH"] = str(REPO_ROOT)
@@ -315,7 +317,7 @@ def _probe_rss(bench: drive.Bench) -> tuple[int, dict[str, int]]:
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return int(result["maxrss_kb"]), result["outcomes"]
+    return int(result["maxrss_kb"]), {**result["outcomes"], **result["peak_kb_by_phase"]}
 
 
 def memory_figure(project: str, scale: Scale) -> dict[str, Any]:

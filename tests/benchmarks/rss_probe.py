@@ -14,12 +14,23 @@ from shared.config import Settings
 from tests.benchmarks import drive
 
 
+def _peak_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def main(argv: list[str]) -> int:
     settings = Settings(**json.loads(argv[0]))
     bench = drive.bench_from(settings)
-    outcomes = drive.finalize_probe(bench, drive.DUE_NOW)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"maxrss_kb": peak, "outcomes": dict(outcomes)}))
+    phases = {"clients": _peak_kb()}
+    outcomes = drive.finalize_probe(
+        bench, drive.DUE_NOW, on_dispatched=lambda: phases.update(dispatched=_peak_kb())
+    )
+    phases["worked"] = _peak_kb()
+    print(
+        json.dumps(
+            {"maxrss_kb": phases["worked"], "peak_kb_by_phase": phases, "outcomes": dict(outcomes)}
+        )
+    )
     return 0
 
 
