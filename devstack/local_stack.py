@@ -474,7 +474,7 @@ def _fresh_gcs_root(stack: Stack) -> Path:
     ``internal/backend/memory.go``), so a write takes 1.6 ms in an empty bucket and
     13.5 ms with 10,000 objects in it, where Cloud Storage does not slow down with
     the object count. On the filesystem backend it stays at 1.5-2 ms. Both honour
-    generation preconditions under racing writers (measured: docs/benchmarks.md).
+    generation preconditions under racing writers (docs/benchmarks.md).
     Emptied on every start: the Firestore emulator starts empty too, and objects
     left from an earlier stack would look like writes of a finalizer that died.
     """
