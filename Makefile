@@ -67,7 +67,7 @@ test: setup lint terraform-check browser
 # The figures of the benchmark suite: one table, bench-report.json (BENCH_SCALE=mid: quicker;
 # BENCH_ONLY=P5,P7: only those figures).
 bench: setup
-	$(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
+	LOCAL_GCS_BACKEND=filesystem $(BIN)/pytest -q -s -p no:logging -m benchmark tests/benchmarks/test_bench.py
 
 # The chaos run at full size (docs/chaos.md); chaos-small is the pytest run of tests/chaos
 # (about 200 sessions; CHAOS_SESSIONS= changes it), which make test also runs.

@@ -384,7 +384,7 @@ def _process_specs(stack: Stack, fn_dir: Path) -> Iterator[_Spec]:
     yield _Spec(
         "storage",
         [str(_fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1"]
-        + ["-backend", "filesystem", "-filesystem-root", str(_fresh_gcs_root(stack))]
+        + _gcs_backend_args(stack)
         + ["-port", str(_port(gcs)), "-external-url", gcs],
         _base_env(),
         lambda: _http_status(f"{gcs}/storage/v1/b") == 200,
@@ -466,10 +466,22 @@ def _function_env(stack: Stack) -> dict[str, str]:
     return _base_env() | {"PYTHONUNBUFFERED": "1"} | stack.env()
 
 
+def _gcs_backend_args(stack: Stack) -> list[str]:
+    """fake-gcs-server's backend: ``memory`` unless ``LOCAL_GCS_BACKEND=filesystem``.
+
+    The memory backend keeps object versions (the chaos run's oracle reads every
+    generation; the filesystem backend refuses versioning). ``make bench`` asks for
+    the filesystem backend, whose writes do not slow down with the object count.
+    """
+    if os.environ.get("LOCAL_GCS_BACKEND", "memory") != "filesystem":
+        return ["-backend", "memory"]
+    return ["-backend", "filesystem", "-filesystem-root", str(_fresh_gcs_root(stack))]
+
+
 def _fresh_gcs_root(stack: Stack) -> Path:
     """An empty directory for fake-gcs-server's objects, next to the stack's logs.
 
-    Why the filesystem backend: the memory backend keeps a bucket's objects in one
+    Why the filesystem backend for benchmarks: the memory backend keeps a bucket's objects in one
     list and scans it on every read and write (``findObject`` in fake-gcs-server's
     ``internal/backend/memory.go``), so a write takes 1.6 ms in an empty bucket and
     13.5 ms with 10,000 objects in it, where Cloud Storage does not slow down with
