@@ -71,7 +71,8 @@ def stall_timeout() -> float:
     """How long ingest may show no progress before a waiter gives up.
 
     A message whose delivery failed comes back only after the subscription's backoff,
-    up to its maximum (the local stack uses the deployed retry policy): waiting less
+    up to the deployed retry policy's maximum (the local stack's subscriptions have none
+    and retry after about a second; the patience stays the deployed one): waiting less
     than that would call a redelivery that is merely scheduled a failure.
     """
     from devstack.local_stack import retry_policy

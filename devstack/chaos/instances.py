@@ -129,13 +129,12 @@ def subscribe(
     instances: dict[str, list[Instance]],
     url_of: Any = lambda instance: instance.url,
 ) -> list[str]:
-    """One push subscription per (topic, instance), with the deployed retry policy.
+    """One push subscription per (topic, instance), as the local stack makes them.
 
     ``url_of`` gives the address pushes go to (a front proxy that waits for a restarting
     instance, as a serverless front end does).
     """
     publisher, subscriber = local_stack.pubsub_clients(stack)
-    policy = local_stack.retry_policy()
     names = []
     try:
         for key, fn in local_stack.TOPIC_FUNCTIONS.items():
@@ -146,13 +145,7 @@ def subscribe(
             for instance in instances.get(fn, []):
                 name = f"projects/{stack.project}/subscriptions/{topic}-{instance.name}"
                 subscriber.create_subscription(
-                    request={
-                        "name": name,
-                        "topic": topic_path,
-                        "ack_deadline_seconds": local_stack.ACK_DEADLINE_SECONDS,
-                        "retry_policy": policy,
-                        "push_config": {"push_endpoint": f"{url_of(instance)}/{topic_path}"},
-                    }
+                    request=local_stack.push_subscription(name, topic_path, url_of(instance))
                 )
                 names.append(name)
     finally:

@@ -3,7 +3,7 @@
 1. Up: the emulators, the CRM look-alikes and the webhook receiver (the local stack), a
    fault proxy in front of each dependency, and the function instances (one ingest; two
    of every other function, racing, the second with a skewed clock), each instance with
-   its own push subscriptions and the deployed retry policy.
+   its own push subscriptions (no retry policy: the emulator strands messages under one).
 2. Stream: simulated sessions, every event duplicated with p=0.3 and shuffled, published by
    concurrent processes; a scheduler tick every few seconds; the planned faults fire as
    ingest progresses (SIGKILL of ingest, bursts of ticks with a finalizer SIGKILLed in the
