@@ -216,11 +216,19 @@ def run_jobs(bench: Bench, workers: int, jobs: int) -> int:
     return len(taken)
 
 
+PROBE_SHARE = 100  # sessions one probed instance works, whatever the backlog
+
+
 def finalize_probe(
     bench: Bench, now: datetime, on_dispatched: Callable[[], None] = lambda: None
 ) -> Counter[str]:
     """What one finalizer instance does: the tick hands every due session out, and a
-    worker takes its share of jobs (up to 200 sessions). The RSS probe runs this."""
+    worker takes its share of jobs. The RSS probe runs this.
+
+    The share is the same at every backlog (``PROBE_SHARE`` sessions): the other jobs go
+    to other instances, so what a bigger backlog may add to one instance's memory is the
+    dispatch (every due id read and handed out), and that is what the probe compares.
+    """
     tick_id = uuid.uuid4().hex
     dispatch = dispatch_due(
         now,
@@ -231,7 +239,7 @@ def finalize_probe(
         settings=bench.settings,
     )
     on_dispatched()
-    share = min(dispatch.jobs, 200 // bench.settings.finalize_job_size)
+    share = min(dispatch.jobs, max(1, PROBE_SHARE // bench.settings.finalize_job_size))
     worked = run_jobs(bench, CONCURRENCY, share)
     return Counter({"sessions": dispatch.sessions, "jobs": dispatch.jobs, "jobs_worked": worked})
 

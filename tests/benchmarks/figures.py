@@ -300,7 +300,7 @@ def throughput_figure(project: str, scale: Scale) -> dict[str, Any]:
 # --- P6 ------------------------------------------------------------------------------------
 
 
-def _probe_rss(bench: drive.Bench) -> tuple[int, dict[str, int]]:
+def _probe_rss(bench: drive.Bench) -> tuple[int, dict[str, int], dict[str, int]]:
     """Peak RSS (KiB) of a fresh process that does what one finalizer does on one tick;
     with what it did and its peak so far after each phase (``clients``, ``dispatched``,
     ``worked``), so that a growth can be placed."""
@@ -317,7 +317,7 @@ def _probe_rss(bench: drive.Bench) -> tuple[int, dict[str, int]]:
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return int(result["maxrss_kb"]), {**result["outcomes"], **result["peak_kb_by_phase"]}
+    return int(result["maxrss_kb"]), result["outcomes"], result["peak_kb_by_phase"]
 
 
 def memory_figure(project: str, scale: Scale) -> dict[str, Any]:
@@ -327,7 +327,8 @@ def memory_figure(project: str, scale: Scale) -> dict[str, Any]:
         bench = drive.new_bench(project)
         drive.seed_due(bench, size, "p6")
         found[size] = _probe_rss(bench)
-    (small, small_out), (large, large_out) = found[scale.p6_small], found[scale.p6_large]
+    (small, small_out, small_peaks) = found[scale.p6_small]
+    (large, large_out, large_peaks) = found[scale.p6_large]
     return {
         "P6": figure(
             large / small,
@@ -336,6 +337,8 @@ def memory_figure(project: str, scale: Scale) -> dict[str, Any]:
             rss_kb_large=[scale.p6_large, large],
             outcomes_small=small_out,
             outcomes_large=large_out,
+            peak_kb_by_phase_small=small_peaks,
+            peak_kb_by_phase_large=large_peaks,
         )
     }
 
