@@ -10,11 +10,13 @@ import hashlib
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1 import _helpers
 
 from shared.domain.errors import TransientError
 
@@ -64,6 +66,47 @@ def at_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
+# --- one document, read in one unary call ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Read:
+    """A document as read: its fields (``None``: absent) and its update time."""
+
+    data: dict[str, Any] | None
+    update_time: Any = None
+
+    @property
+    def exists(self) -> bool:
+        return self.data is not None
+
+    def to_dict(self) -> dict[str, Any] | None:
+        return self.data
+
+
+def read_document(client: firestore.Client, ref: Any) -> Read:
+    """One document by the unary ``GetDocument`` call, not ``DocumentReference.get``.
+
+    Why: ``get`` sends ``BatchGetDocuments``, a server-streaming call, and the gRPC
+    client starts a thread for each streaming call. Measured on the emulator (500 small
+    documents read 4 times): 430-530 reads/s on one thread and 830-860/s on eight with
+    ``get``, 660-1,220/s and 1,140-1,450/s with ``GetDocument``. Ingest reads the session
+    document once per event and every compare-and-set reads before it writes: this is
+    their read. One document read is billed either way.
+
+    https://cloud.google.com/firestore/docs/reference/rpc/google.firestore.v1#getdocumentrequest
+    """
+    try:
+        document = client._firestore_api.get_document(
+            request={"name": ref._document_path}, metadata=client._rpc_metadata
+        )
+    except gexc.NotFound:
+        return Read(None)
+    fields = _helpers.decode_dict(document.fields, client)
+    assert isinstance(fields, dict)  # a document's fields decode to a map
+    return Read(fields, document.update_time)
+
+
 # --- read-modify-write without a lock ----------------------------------------------------
 
 T = TypeVar("T")
@@ -108,8 +151,8 @@ def write_if_unchanged(
     meter.count("transactions")
     for attempt in range(attempts):
         meter.count("transaction_attempts")
-        snapshot = ref.get()
-        result, fields = decide(snapshot.to_dict() if snapshot.exists else None)
+        snapshot = read_document(client, ref)
+        result, fields = decide(snapshot.data)
         if fields is None:
             return result
         try:

@@ -31,6 +31,7 @@ from shared.adapters.firestore_common import (
     at_ms,
     event_doc_id,
     ms,
+    read_document,
     write_if_unchanged,
 )
 from shared.domain.events import Event
@@ -185,7 +186,7 @@ class FirestoreSchedule:
             occurred_at=event.occurred_at, is_end=event.type == "session.ended"
         )
         change.update(delay=delay, stuck_timeout=stuck_timeout)
-        snapshot = ref.get()
+        snapshot = read_document(self._db, ref)
         if not snapshot.exists:
             fresh = after_event(None, writing=False, **change)
             assert fresh is not None  # a first event always makes a schedule
@@ -194,7 +195,7 @@ class FirestoreSchedule:
                 self._meter.count("writes")
                 return True
             except gexc.AlreadyExists:
-                snapshot = ref.get()
+                snapshot = read_document(self._db, ref)
         current, writing = schedule_of(snapshot.to_dict())
         updated = after_event(current, writing=writing, **change)
         if updated is None:
@@ -310,7 +311,7 @@ class FirestoreSchedule:
 
     def holds(self, claim: Claim) -> bool:
         """Whether ``claim`` is still the session's current claim."""
-        doc = self._sessions.document(claim.session_id).get().to_dict() or {}
+        doc = read_document(self._db, self._sessions.document(claim.session_id)).data or {}
         return bool((doc.get("claim") or {}).get("token") == claim.token)
 
     def defer(self, claim: Claim, due_at: datetime) -> bool:
@@ -334,7 +335,7 @@ class FirestoreSchedule:
         queue and starve the others.
         """
         ref = self._sessions.document(claim.session_id)
-        doc = ref.get().to_dict() or {}
+        doc = read_document(self._db, ref).data or {}
         if (doc.get("claim") or {}).get("token") == claim.token:
             ref.update({"claim": None, "due_at": ms(until)})
             self._meter.count("writes")

@@ -124,6 +124,9 @@ class _Interceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
                 )
             elif getattr(failed, "code", lambda: None)() == grpc.StatusCode.ABORTED:
                 self._counter.add(fs_aborted=1)
+        elif method.endswith("Firestore/GetDocument"):
+            # One document read, found or not (as a missing one in BatchGetDocuments below).
+            self._counter.add(fs_reads=1)
         elif method.endswith("Publisher/Publish") and outcome.exception() is None:
             size = sum(
                 len(m.data) + sum(len(k) + len(v) for k, v in m.attributes.items()) + 20

@@ -21,6 +21,7 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore, pubsub_v1, storage
 
+from shared.adapters.firestore_common import read_document
 from shared.adapters.firestore_events import FirestoreEvents
 from shared.adapters.firestore_quarantine import FirestoreQuarantine
 from shared.adapters.firestore_schedule import FirestoreSchedule
@@ -291,7 +292,7 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
 
     def one(session_id: str) -> None:
         ref = collection.document(session_id)
-        seen = ref.get()  # the claim: a read, then a write only if unchanged
+        seen = read_document(bench.db, ref)  # the claim: a read, then a write if unchanged
         ref.update(
             {"skeleton": run}, option=bench.db.write_option(last_update_time=seen.update_time)
         )
@@ -302,7 +303,7 @@ def skeleton_finalize(bench: Bench, now: datetime, workers: int = CONCURRENCY) -
             body[:4000], if_generation_match=0
         )
         publisher.publish(bench.settings.finalized_topic, body[:4000], session_id=session_id)
-        seen = ref.get()  # the completion: the same
+        seen = read_document(bench.db, ref)  # the completion: the same
         ref.update(
             {"skeleton": firestore.DELETE_FIELD},
             option=bench.db.write_option(last_update_time=seen.update_time),
