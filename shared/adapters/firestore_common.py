@@ -80,9 +80,6 @@ class Read:
     def exists(self) -> bool:
         return self.data is not None
 
-    def to_dict(self) -> dict[str, Any] | None:
-        return self.data
-
 
 def read_document(client: firestore.Client, ref: Any) -> Read:
     """One document by the unary ``GetDocument`` call, not ``DocumentReference.get``.

@@ -196,7 +196,7 @@ class FirestoreSchedule:
                 return True
             except gexc.AlreadyExists:
                 snapshot = read_document(self._db, ref)
-        current, writing = schedule_of(snapshot.to_dict())
+        current, writing = schedule_of(snapshot.data)
         updated = after_event(current, writing=writing, **change)
         if updated is None:
             return False

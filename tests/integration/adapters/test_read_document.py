@@ -57,4 +57,3 @@ def test_an_absent_document_reads_as_absent(db):
     read = read_document(db, db.collection(unique("read")).document("missing"))
     assert not read.exists
     assert read.data is None
-    assert read.to_dict() is None
